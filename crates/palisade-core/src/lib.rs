@@ -1,0 +1,14 @@
+//! Domain types of Palisade: identifiers, tenants and their resources, the clock.
+//!
+//! This crate is pure: no I/O, no HTTP, no SQL. Randomness and time are
+//! parameters so every rule built on them is testable without sleeping.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod uid;
+
+pub use clock::{Clock, SystemClock, Timestamp};
+pub use error::CoreError;
+pub use uid::Uid;

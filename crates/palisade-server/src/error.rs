@@ -1,0 +1,102 @@
+//! The server's error types: [`ServerError`] for start-up and operations,
+//! [`ApiError`] for HTTP responses (one `IntoResponse`, one body shape).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use palisade_proto::{ErrorBody, codes};
+use palisade_store::StoreError;
+
+/// Errors starting or operating the server. Messages name files and
+/// reasons, never secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The data directory is unusable.
+    #[error("data directory: {0}")]
+    DataDir(String),
+    /// The keyring is missing, corrupt, loose or wrong.
+    #[error("keyring: {0}")]
+    Keyring(String),
+    /// TLS material could not be made or loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The store refused to open or failed.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The listener could not be bound or failed.
+    #[error("listener: {0}")]
+    Listen(std::io::Error),
+}
+
+tokio::task_local! {
+    /// The UID of the request being handled (set by the request-UID layer).
+    pub static REQUEST_UID: String;
+}
+
+/// The current request's UID, or `-` outside a request.
+pub fn current_request_uid() -> String {
+    REQUEST_UID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// An API error: status, stable code, safe message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 404 not_found.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such resource")
+    }
+
+    /// 500 with a generic message; `detail` goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(request_uid = %current_request_uid(), error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "internal error; quote the request UID to the operator",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, m),
+            StoreError::Invalid(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, m)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+            request_uid: current_request_uid(),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

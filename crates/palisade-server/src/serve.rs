@@ -1,0 +1,88 @@
+//! Running the HTTPS server: bind, serve, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_core::Clock;
+use secrecy::SecretString;
+
+use crate::app::{AppState, app};
+use crate::bootstrap::prepare;
+use crate::{ServeConfig, ServerError};
+
+/// A running server.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The internal CA certificate, when the server certificate is generated.
+    pub ca_cert: Option<PathBuf>,
+    /// The bootstrap admin's one-time password, on the start that created it.
+    pub admin_password: Option<SecretString>,
+    /// The store (for tests and tools).
+    pub store: Arc<palisade_store::SqlStore>,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prepares the data directory and starts serving HTTPS.
+pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServerError> {
+    let prepared = prepare(&cfg, Arc::clone(&clock)).await?;
+    let listener = std::net::TcpListener::bind(cfg.listen).map_err(ServerError::Listen)?;
+    listener.set_nonblocking(true).map_err(ServerError::Listen)?;
+    let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
+    let state = AppState {
+        store: prepared.store.clone(),
+        clock,
+    };
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(prepared.tls),
+    )
+    .map_err(ServerError::Listen)?
+    .handle(handle.clone());
+    let router = app(state);
+    let task = tokio::spawn(async move {
+        server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
+    Ok(Running {
+        local_addr,
+        ca_cert: prepared.ca_cert,
+        admin_password: prepared.admin_password,
+        store: prepared.store,
+        handle,
+        task,
+    })
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        let r = self.task.await;
+        self.store.close().await;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Listen(e)),
+            Err(e) => Err(ServerError::Listen(std::io::Error::other(e))),
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+        signal.await;
+        self.shutdown().await
+    }
+}

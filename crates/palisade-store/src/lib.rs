@@ -1,0 +1,205 @@
+//! Palisade's storage: the [`Store`] trait and its SQLite and PostgreSQL
+//! implementations.
+//!
+//! The store owns encryption at rest: callers hand it plaintext domain values
+//! and it seals private fields (user email and display name, cloud
+//! credentials) with the tenant's data key before they reach SQL, and finds
+//! users by a keyed blind index of their email. Tenant data keys are stored
+//! only wrapped by the installation root key.
+//!
+//! Every tenant-owned call takes the tenant UID explicitly (the server takes
+//! it from the authenticated principal, never from the request). On
+//! PostgreSQL, row-level security enforces the same scope a second time.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod keys;
+pub mod migrate;
+mod resources;
+mod sealer;
+pub mod sql;
+mod tenants;
+mod users;
+
+use async_trait::async_trait;
+use palisade_core::Uid;
+use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserStatus};
+use secrecy::SecretString;
+
+pub use error::StoreError;
+pub use keys::{KeyringHandle, KeyringSource};
+pub use sql::{Backend, Database, SqlStore, StoreOptions, UidSource};
+
+/// Result alias for store calls.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A page request: items after `after` (exclusive, by UID), at most `limit`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageRequest {
+    /// Cursor: the last UID of the previous page.
+    pub after: Option<Uid>,
+    /// Page size; clamped to 1..=500, default 50.
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// The effective page size.
+    pub fn size(&self) -> u32 {
+        match self.limit {
+            0 => 50,
+            n => n.min(500),
+        }
+    }
+}
+
+/// One page of results and the cursor for the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, ordered by UID.
+    pub items: Vec<T>,
+    /// Cursor for the next page, `None` on the last page.
+    pub next: Option<Uid>,
+}
+
+/// A user to create.
+#[derive(Debug)]
+pub struct NewUser {
+    /// Login ID.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Argon2id PHC string, if a password is set.
+    pub password_hash: Option<String>,
+    /// Force a password change at next login.
+    pub must_change_password: bool,
+}
+
+/// What login needs: the user and their password hash.
+#[derive(Debug)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// Their Argon2id PHC string, if set.
+    pub password_hash: Option<String>,
+}
+
+/// A cloud account to create; the credentials are sealed before storage.
+#[derive(Debug)]
+pub struct NewCloudAccount {
+    /// Name, unique within the project.
+    pub name: String,
+    /// Provider kind.
+    pub provider: String,
+    /// Credentials (JSON or a provider-specific secret); write-only.
+    pub credentials: SecretString,
+}
+
+/// A cluster to create.
+#[derive(Debug)]
+pub struct NewCluster {
+    /// Name, unique within the project.
+    pub name: String,
+    /// Cloud account to use, in the same project.
+    pub cloud_account_uid: Option<Uid>,
+}
+
+/// What `rotate_root` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    /// The root key version now wrapping every tenant key.
+    pub root_version: u32,
+    /// How many tenant keys were re-wrapped.
+    pub rewrapped: u64,
+}
+
+/// The storage API. Implemented for SQLite and PostgreSQL by [`SqlStore`].
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Which back end this is.
+    fn backend(&self) -> Backend;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates a tenant and its first data key.
+    async fn create_tenant(&self, name: &str) -> Result<Tenant>;
+    /// A tenant by UID.
+    async fn get_tenant(&self, uid: Uid) -> Result<Tenant>;
+    /// A tenant by name.
+    async fn tenant_by_name(&self, name: &str) -> Result<Tenant>;
+    /// Tenants, by UID.
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
+    /// Deletes a tenant, all its data and its keys (crypto-shredding).
+    async fn delete_tenant(&self, uid: Uid) -> Result<()>;
+
+    /// Creates a user; email and display name are sealed.
+    async fn create_user(&self, tenant: Uid, user: NewUser) -> Result<User>;
+    /// A user by UID.
+    async fn get_user(&self, tenant: Uid, uid: Uid) -> Result<User>;
+    /// A user and password hash by email, through the blind index.
+    async fn user_by_email(&self, tenant: Uid, email: &str) -> Result<UserCredentials>;
+    /// Users of a tenant.
+    async fn list_users(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>>;
+    /// Replaces a user's password hash.
+    async fn set_password(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<()>;
+    /// Enables or disables a user.
+    async fn set_user_status(&self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()>;
+    /// Deletes a user.
+    async fn delete_user(&self, tenant: Uid, uid: Uid) -> Result<()>;
+
+    /// Creates a project.
+    async fn create_project(&self, tenant: Uid, name: &str, description: &str) -> Result<Project>;
+    /// A project by UID.
+    async fn get_project(&self, tenant: Uid, uid: Uid) -> Result<Project>;
+    /// Projects of a tenant.
+    async fn list_projects(&self, tenant: Uid, page: PageRequest) -> Result<Page<Project>>;
+    /// Deletes a project with its cloud accounts and clusters.
+    async fn delete_project(&self, tenant: Uid, uid: Uid) -> Result<()>;
+
+    /// Creates a cloud account; credentials are sealed.
+    async fn create_cloud_account(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        account: NewCloudAccount,
+    ) -> Result<CloudAccount>;
+    /// A cloud account (without credentials).
+    async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid)
+    -> Result<CloudAccount>;
+    /// Cloud accounts of a project.
+    async fn list_cloud_accounts(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        page: PageRequest,
+    ) -> Result<Page<CloudAccount>>;
+    /// Opens a cloud account's credentials (for provisioning, never for the API).
+    async fn cloud_account_credentials(&self, tenant: Uid, uid: Uid) -> Result<SecretString>;
+    /// Deletes a cloud account (refused while a cluster uses it).
+    async fn delete_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
+
+    /// Creates a cluster record.
+    async fn create_cluster(&self, tenant: Uid, project: Uid, cluster: NewCluster)
+    -> Result<Cluster>;
+    /// A cluster by UID.
+    async fn get_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster>;
+    /// Clusters of a project.
+    async fn list_clusters(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        page: PageRequest,
+    ) -> Result<Page<Cluster>>;
+    /// Deletes a cluster record.
+    async fn delete_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
+
+    /// Re-wraps every tenant key with the keyring's current root key, online.
+    async fn rotate_root(&self) -> Result<RotationReport>;
+    /// Proves the keyring opens this database: key check and every tenant key.
+    async fn verify_keyring(&self) -> Result<()>;
+}

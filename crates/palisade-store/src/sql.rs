@@ -1,0 +1,543 @@
+//! [`SqlStore`]: the SQLite and PostgreSQL implementation of [`Store`].
+//!
+//! Both dialects run the same SQL text through sqlx's `Any` driver (`$N`
+//! placeholders work on both). The differences live here: SQLite write
+//! transactions start with `BEGIN IMMEDIATE` (no lock upgrades, no busy
+//! deadlocks); PostgreSQL transactions set `palisade.tenant_uid` for the
+//! row-level-security policies.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserStatus};
+use palisade_core::{Clock, Uid};
+use secrecy::SecretString;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::sealer::Sealer;
+use crate::{
+    KeyringHandle, NewCloudAccount, NewCluster, NewUser, Page, PageRequest, Result,
+    RotationReport, Store, StoreError, UserCredentials, migrate,
+};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (WAL).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A source of fresh UIDs (the OS CSPRNG in production; scripted in tests
+/// to exercise collision retry).
+pub trait UidSource: Send + Sync + std::fmt::Debug {
+    /// The next UID.
+    fn next_uid(&self) -> Result<Uid>;
+}
+
+#[derive(Debug)]
+struct OsUids;
+impl UidSource for OsUids {
+    fn next_uid(&self) -> Result<Uid> {
+        Uid::generate().map_err(|_| StoreError::Crypto(palisade_crypto::CryptoError::Random))
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite:` path or `postgres://` URL.
+    pub database: Database,
+    /// Largest pool size.
+    pub max_connections: u32,
+}
+
+/// Which database to open.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file, created if missing.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL (`postgres://…?sslmode=verify-full&sslrootcert=…`).
+    Postgres(SecretString),
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) uids: Arc<dyn UidSource>,
+}
+
+/// The scope a transaction runs in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    /// One tenant's rows only.
+    Tenant(Uid),
+    /// Platform operations over all tenants.
+    Platform,
+}
+
+fn sqlite_url(path: &Path) -> String {
+    // sqlx percent-decodes the path part; encode what would be misread.
+    let mut out = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("?mode=rwc");
+    out
+}
+
+impl SqlStore {
+    /// Connects without touching the schema or any row.
+    pub async fn connect(
+        options: &StoreOptions,
+        keys: KeyringHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        use secrecy::ExposeSecret;
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match &options.database {
+            Database::Sqlite(p) => (sqlite_url(p), Backend::Sqlite),
+            Database::Postgres(u) => (u.expose_secret().to_owned(), Backend::Postgres),
+        };
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                         PRAGMA secure_delete = ON;",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let connect_opts = sqlx::any::AnyConnectOptions::from_str(&url)?;
+        let pool = pool.connect_with(connect_opts).await?;
+        Ok(SqlStore {
+            pool,
+            backend,
+            sealer: Arc::new(Sealer::new(keys)),
+            clock,
+            uids: Arc::new(OsUids),
+        })
+    }
+
+    /// Connects, refuses a too-new schema, checks the keyring against an
+    /// existing database *before* changing anything, applies migrations,
+    /// records the installation on a fresh database and checks every
+    /// tenant key opens.
+    pub async fn open(
+        options: &StoreOptions,
+        keys: KeyringHandle,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let store = Self::connect(options, keys, clock).await?;
+        let version = migrate::check(&store.pool, store.backend).await?;
+        if version > 0 {
+            store.check_installation().await?;
+        }
+        migrate::apply(&store.pool, store.backend, store.clock.now_ms()).await?;
+        store.ensure_installation().await?;
+        store.verify_all_keys().await?;
+        if store.backend == Backend::Postgres {
+            store.warn_if_rls_bypassed().await;
+        }
+        Ok(store)
+    }
+
+    /// Replaces the UID source (tests).
+    pub fn with_uids(mut self, uids: Arc<dyn UidSource>) -> Self {
+        self.uids = uids;
+        self
+    }
+
+    /// The keyring handle in use.
+    pub fn keys(&self) -> &KeyringHandle {
+        &self.sealer.keys
+    }
+
+    /// The connection pool (for back-end specific tests and tools).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a transaction in `scope`.
+    pub(crate) async fn begin(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let value = match scope {
+                    Scope::Tenant(t) => t.to_string(),
+                    Scope::Platform => "*".to_owned(),
+                };
+                sqlx::query("SELECT set_config('palisade.tenant_uid', $1, true)")
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    async fn check_installation(&self) -> Result<()> {
+        let row = sqlx::query("SELECT installation_uid, key_check FROM installation WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let uid: String = row.try_get(0)?;
+        let check: String = row.try_get(1)?;
+        let keyring = self.sealer.keys.get();
+        if uid != keyring.installation_uid().to_string() {
+            return Err(StoreError::KeyringMismatch(format!(
+                "this database belongs to installation {uid}, but the keyring belongs to installation {}; use the keyring this database was created with",
+                keyring.installation_uid()
+            )));
+        }
+        keyring.verify_key_check(&check).map_err(|e| {
+            StoreError::KeyringMismatch(format!(
+                "the keyring cannot open this database's key check ({e}); it is not the keyring this database was created with, or it lacks the root key version used"
+            ))
+        })
+    }
+
+    async fn ensure_installation(&self) -> Result<()> {
+        let mut tx = self.begin(Scope::Platform).await?;
+        let exists = sqlx::query("SELECT 1 FROM installation WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            let keyring = self.sealer.keys.get();
+            sqlx::query(
+                "INSERT INTO installation (id, installation_uid, key_check, created_at) VALUES (1, $1, $2, $3)",
+            )
+            .bind(keyring.installation_uid().to_string())
+            .bind(keyring.seal_key_check()?)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if exists {
+            self.check_installation().await?;
+        }
+        Ok(())
+    }
+
+    async fn verify_all_keys(&self) -> Result<()> {
+        let mut tx = self.begin(Scope::Platform).await?;
+        let rows = sqlx::query("SELECT tenant_uid, version, wrapped_key FROM tenant_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for row in rows {
+            let tenant = parse_uid(&row.try_get::<String, _>(0)?)?;
+            let key = crate::sealer::WrappedKey {
+                version: to_u32(row.try_get(1)?)?,
+                wrapped: row.try_get(2)?,
+            };
+            self.sealer.unwrap(tenant, &key).map_err(|e| {
+                StoreError::KeyringMismatch(format!(
+                    "the data key of tenant {tenant} cannot be opened with this keyring: {e}"
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn warn_if_rls_bypassed(&self) {
+        let row = sqlx::query(
+            "SELECT CASE WHEN rolsuper OR rolbypassrls THEN 1 ELSE 0 END FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_optional(&self.pool)
+        .await;
+        if let Ok(Some(row)) = row
+            && row.try_get::<i32, _>(0).unwrap_or(0) == 1
+        {
+            tracing::warn!(
+                "connected to PostgreSQL as a superuser or a BYPASSRLS role: row-level security is not enforced; connect as an ordinary role"
+            );
+        }
+    }
+
+    /// Loads and unwraps a tenant's data key (the newest, or `version`).
+    pub(crate) async fn tenant_key(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tenant: Uid,
+        version: Option<u32>,
+    ) -> Result<(u32, Arc<palisade_crypto::Key32>)> {
+        if let Some(v) = version
+            && let Some(k) = self.sealer.cached(tenant, v)
+        {
+            return Ok((v, k));
+        }
+        let row = match version {
+            Some(v) => sqlx::query(
+                "SELECT version, wrapped_key FROM tenant_keys WHERE tenant_uid = $1 AND version = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(i64::from(v))
+            .fetch_optional(&mut **tx)
+            .await?,
+            None => sqlx::query(
+                "SELECT version, wrapped_key FROM tenant_keys WHERE tenant_uid = $1 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(tenant.to_string())
+            .fetch_optional(&mut **tx)
+            .await?,
+        };
+        let Some(row) = row else {
+            return Err(StoreError::NotFound);
+        };
+        let key = crate::sealer::WrappedKey {
+            version: to_u32(row.try_get(0)?)?,
+            wrapped: row.try_get(1)?,
+        };
+        let dek = self.sealer.unwrap(tenant, &key)?;
+        Ok((key.version, dek))
+    }
+
+    /// Opens a sealed field, loading the data key version it names.
+    pub(crate) async fn open_field(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tenant: Uid,
+        table: &str,
+        column: &str,
+        row: Uid,
+        text: &str,
+    ) -> Result<zeroize::Zeroizing<String>> {
+        let version = palisade_crypto::Envelope::key_version(text).map_err(|source| {
+            StoreError::Decrypt {
+                what: format!("{table}.{column} of {row}"),
+                source,
+            }
+        })?;
+        let (_, dek) = self.tenant_key(tx, tenant, Some(version)).await?;
+        Sealer::open(&dek, tenant, table, column, row, text)
+    }
+
+    /// Inserts with a fresh UID, retrying when the UID collides with an
+    /// existing primary key. `insert` runs inside its own transaction.
+    pub(crate) async fn with_fresh_uid<T, F, Fut>(&self, mut insert: F) -> Result<T>
+    where
+        F: FnMut(Uid) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for _ in 0..8 {
+            let uid = self.uids.next_uid()?;
+            match insert(uid).await {
+                Err(StoreError::Database(e)) if is_pk_collision(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::UidExhausted)
+    }
+}
+
+/// True when a database error is a primary-key (UID) collision.
+fn is_pk_collision(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    if !db.is_unique_violation() {
+        return false;
+    }
+    match db.constraint() {
+        Some(c) => c.ends_with("_pkey"),
+        // SQLite: "UNIQUE constraint failed: users.uid"
+        None => db.message().ends_with(".uid"),
+    }
+}
+
+/// Maps constraint violations to domain errors; other errors pass through.
+pub(crate) fn constraint(e: sqlx::Error, conflict: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() && !is_pk_collision(&e) {
+            return StoreError::Conflict(conflict);
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::Invalid("a referenced object does not exist or is in use".into());
+        }
+    }
+    StoreError::Database(e)
+}
+
+pub(crate) fn parse_uid(s: &str) -> Result<Uid> {
+    Uid::parse(s).map_err(|_| StoreError::Corrupt(format!("stored UID {s:?} is malformed")))
+}
+
+pub(crate) fn to_u32(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("key version {v} out of range")))
+}
+
+pub(crate) fn page_of<T>(mut items: Vec<T>, limit: u32, uid: impl Fn(&T) -> Uid) -> Page<T> {
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(uid)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+pub(crate) fn cursor(page: &PageRequest) -> String {
+    page.after.map(|u| u.to_string()).unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+    async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        self.tenant_create(name).await
+    }
+    async fn get_tenant(&self, uid: Uid) -> Result<Tenant> {
+        self.tenant_get(uid).await
+    }
+    async fn tenant_by_name(&self, name: &str) -> Result<Tenant> {
+        self.tenant_by_name_impl(name).await
+    }
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
+        self.tenant_list(page).await
+    }
+    async fn delete_tenant(&self, uid: Uid) -> Result<()> {
+        self.tenant_delete(uid).await
+    }
+    async fn create_user(&self, tenant: Uid, user: NewUser) -> Result<User> {
+        self.user_create(tenant, user).await
+    }
+    async fn get_user(&self, tenant: Uid, uid: Uid) -> Result<User> {
+        self.user_get(tenant, uid).await
+    }
+    async fn user_by_email(&self, tenant: Uid, email: &str) -> Result<UserCredentials> {
+        self.user_by_email_impl(tenant, email).await
+    }
+    async fn list_users(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>> {
+        self.user_list(tenant, page).await
+    }
+    async fn set_password(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<()> {
+        self.user_set_password(tenant, uid, password_hash, must_change)
+            .await
+    }
+    async fn set_user_status(&self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()> {
+        self.user_set_status(tenant, uid, status).await
+    }
+    async fn delete_user(&self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.user_delete(tenant, uid).await
+    }
+    async fn create_project(&self, tenant: Uid, name: &str, description: &str) -> Result<Project> {
+        self.project_create(tenant, name, description).await
+    }
+    async fn get_project(&self, tenant: Uid, uid: Uid) -> Result<Project> {
+        self.project_get(tenant, uid).await
+    }
+    async fn list_projects(&self, tenant: Uid, page: PageRequest) -> Result<Page<Project>> {
+        self.project_list(tenant, page).await
+    }
+    async fn delete_project(&self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.project_delete(tenant, uid).await
+    }
+    async fn create_cloud_account(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        account: NewCloudAccount,
+    ) -> Result<CloudAccount> {
+        self.cloud_account_create(tenant, project, account).await
+    }
+    async fn get_cloud_account(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        uid: Uid,
+    ) -> Result<CloudAccount> {
+        self.cloud_account_get(tenant, project, uid).await
+    }
+    async fn list_cloud_accounts(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        page: PageRequest,
+    ) -> Result<Page<CloudAccount>> {
+        self.cloud_account_list(tenant, project, page).await
+    }
+    async fn cloud_account_credentials(&self, tenant: Uid, uid: Uid) -> Result<SecretString> {
+        self.cloud_account_secret(tenant, uid).await
+    }
+    async fn delete_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
+        self.cloud_account_delete(tenant, project, uid).await
+    }
+    async fn create_cluster(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        cluster: NewCluster,
+    ) -> Result<Cluster> {
+        self.cluster_create(tenant, project, cluster).await
+    }
+    async fn get_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster> {
+        self.cluster_get(tenant, project, uid).await
+    }
+    async fn list_clusters(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        page: PageRequest,
+    ) -> Result<Page<Cluster>> {
+        self.cluster_list(tenant, project, page).await
+    }
+    async fn delete_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
+        self.cluster_delete(tenant, project, uid).await
+    }
+    async fn rotate_root(&self) -> Result<RotationReport> {
+        self.root_rotate().await
+    }
+    async fn verify_keyring(&self) -> Result<()> {
+        self.check_installation().await?;
+        self.verify_all_keys().await
+    }
+}

@@ -1,0 +1,229 @@
+//! Users: email and display name sealed with the tenant key, found by the
+//! keyed blind index of the email.
+
+use palisade_core::Uid;
+use palisade_core::model::{User, UserStatus, validate_email};
+use palisade_crypto::email_index;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::sealer::Sealer;
+use crate::sql::{Scope, SqlStore, constraint, cursor, page_of, parse_uid};
+use crate::{NewUser, Page, PageRequest, Result, StoreError, UserCredentials};
+
+macro_rules! columns {
+    () => {
+        "uid, tenant_uid, email_enc, display_name_enc, password_hash, must_change_password, status, created_at"
+    };
+}
+
+impl SqlStore {
+    async fn user_from_row(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tenant: Uid,
+        row: &AnyRow,
+    ) -> Result<(User, Option<String>)> {
+        let uid = parse_uid(&row.try_get::<String, _>("uid")?)?;
+        let email_enc: String = row.try_get("email_enc")?;
+        let name_enc: String = row.try_get("display_name_enc")?;
+        let email = self
+            .open_field(tx, tenant, "users", "email", uid, &email_enc)
+            .await?;
+        let display_name = self
+            .open_field(tx, tenant, "users", "display_name", uid, &name_enc)
+            .await?;
+        let status: String = row.try_get("status")?;
+        let user = User {
+            uid,
+            tenant_uid: tenant,
+            email: email.to_string(),
+            display_name: display_name.to_string(),
+            status: UserStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has status {status:?}")))?,
+            must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+            created_at: row.try_get("created_at")?,
+        };
+        Ok((user, row.try_get("password_hash")?))
+    }
+
+    pub(crate) async fn user_create(&self, tenant: Uid, new: NewUser) -> Result<User> {
+        validate_email(&new.email).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let index = email_index(self.sealer.keys.get().hash_salt(), tenant, &new.email);
+        let new = &new;
+        let index = &index;
+        self.with_fresh_uid(|uid| async move {
+            let now = self.now();
+            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+            let (v, dek) = self.tenant_key(&mut tx, tenant, None).await?;
+            let email_enc = Sealer::seal(&dek, v, tenant, "users", "email", uid, new.email.as_bytes())?;
+            let name_enc = Sealer::seal(
+                &dek,
+                v,
+                tenant,
+                "users",
+                "display_name",
+                uid,
+                new.display_name.as_bytes(),
+            )?;
+            sqlx::query(
+                "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)",
+            )
+            .bind(uid.to_string())
+            .bind(tenant.to_string())
+            .bind(index.as_str())
+            .bind(email_enc)
+            .bind(name_enc)
+            .bind(new.password_hash.clone())
+            .bind(i64::from(new.must_change_password))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint(e, "a user with this email exists in this tenant"))?;
+            tx.commit().await?;
+            Ok(User {
+                uid,
+                tenant_uid: tenant,
+                email: new.email.clone(),
+                display_name: new.display_name.clone(),
+                status: UserStatus::Active,
+                must_change_password: new.must_change_password,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn user_get(&self, tenant: Uid, uid: Uid) -> Result<User> {
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE tenant_uid = $1 AND uid = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(uid.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let (user, _) = self.user_from_row(&mut tx, tenant, &row).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub(crate) async fn user_by_email_impl(
+        &self,
+        tenant: Uid,
+        email: &str,
+    ) -> Result<UserCredentials> {
+        let index = email_index(self.sealer.keys.get().hash_salt(), tenant, email);
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE tenant_uid = $1 AND email_index = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(index)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let (user, password_hash) = self.user_from_row(&mut tx, tenant, &row).await?;
+        tx.commit().await?;
+        Ok(UserCredentials {
+            user,
+            password_hash,
+        })
+    }
+
+    pub(crate) async fn user_list(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>> {
+        let limit = page.size();
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE tenant_uid = $1 AND uid > $2 ORDER BY uid LIMIT $3"
+        ))
+        .bind(tenant.to_string())
+        .bind(cursor(&page))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(self.user_from_row(&mut tx, tenant, row).await?.0);
+        }
+        tx.commit().await?;
+        Ok(page_of(items, limit, |u| u.uid))
+    }
+
+    async fn user_update(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+        sql: &'static str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+    ) -> Result<()> {
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let q = bind(sqlx::query(sql))
+            .bind(self.now())
+            .bind(tenant.to_string())
+            .bind(uid.to_string());
+        let done = q.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn user_set_password(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+        hash: &str,
+        must_change: bool,
+    ) -> Result<()> {
+        let hash = hash.to_owned();
+        self.user_update(
+            tenant,
+            uid,
+            "UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE tenant_uid = $4 AND uid = $5",
+            move |q| q.bind(hash).bind(i64::from(must_change)),
+        )
+        .await
+    }
+
+    pub(crate) async fn user_set_status(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+        status: UserStatus,
+    ) -> Result<()> {
+        self.user_update(
+            tenant,
+            uid,
+            "UPDATE users SET status = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
+            move |q| q.bind(status.as_str()),
+        )
+        .await
+    }
+
+    pub(crate) async fn user_delete(&self, tenant: Uid, uid: Uid) -> Result<()> {
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let done = sqlx::query("DELETE FROM users WHERE tenant_uid = $1 AND uid = $2")
+            .bind(tenant.to_string())
+            .bind(uid.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

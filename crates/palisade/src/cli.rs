@@ -1,0 +1,129 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use palisade_server::ConfigLayer;
+use secrecy::SecretString;
+
+/// Palisade: a security-first management plane for multi-tenant Kubernetes platforms.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS API server.
+    Serve(ServerArgs),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the installation keyring.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file, environment, flags) without starting.
+    Check(ServerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new root key, re-wrap every tenant key with it (online), then
+    /// drop the old root key from the keyring.
+    RotateRoot(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// When the keyring comes from PALISADE_KEYRING: write the rotated
+    /// keyring to this file (mode 0600) so the Secret can be updated.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Settings shared by `serve`, `config check` and `keys`. Each overrides
+/// `PALISADE_*` environment variables, which override the configuration file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// TOML configuration file [env: PALISADE_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: keyring, TLS material, SQLite database [env: PALISADE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS listen address [default: 127.0.0.1:8443] [env: PALISADE_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Extra DNS name or IP for the generated server certificate (repeatable) [env: PALISADE_HOSTNAMES, comma-separated].
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostnames: Vec<String>,
+    /// Operator certificate chain (PEM) to serve instead of the generated one [env: PALISADE_TLS_CERT].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert [env: PALISADE_TLS_KEY].
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Email of the bootstrap admin [default: admin@localhost] [env: PALISADE_ADMIN_EMAIL].
+    #[arg(long, value_name = "EMAIL")]
+    pub admin_email: Option<String>,
+    /// PostgreSQL URL instead of the embedded SQLite database [env: PALISADE_DATABASE_URL].
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File holding the PostgreSQL URL [env: PALISADE_DATABASE_URL_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
+    /// Keyring file [default: DATA_DIR/keyring] [env: PALISADE_KEYRING_FILE; or the keyring itself in PALISADE_KEYRING].
+    #[arg(long, value_name = "FILE")]
+    pub keyring_file: Option<PathBuf>,
+    /// Log format: json or text [env: PALISADE_LOG_FORMAT].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or palisade_server=debug [env: PALISADE_LOG_LEVEL].
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+impl ServerArgs {
+    /// The flags as the top configuration layer.
+    pub fn layer(&self) -> ConfigLayer {
+        ConfigLayer {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen.clone(),
+            hostnames: (!self.hostnames.is_empty()).then(|| self.hostnames.clone()),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            admin_email: self.admin_email.clone(),
+            database_url: self.database_url.clone().map(SecretString::from),
+            database_url_file: self.database_url_file.clone(),
+            keyring_file: self.keyring_file.clone(),
+            keyring: None,
+            log_format: self.log_format.clone(),
+            log_level: self.log_level.clone(),
+        }
+    }
+
+    /// Flags over environment over file, validated.
+    pub fn resolve(&self) -> anyhow::Result<palisade_server::ServeConfig> {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PALISADE_"))
+            .collect();
+        let file_path = self
+            .config
+            .clone()
+            .or_else(|| env.get("PALISADE_CONFIG").map(PathBuf::from));
+        let file = match file_path {
+            Some(p) => ConfigLayer::from_toml_file(&p)?,
+            None => ConfigLayer::default(),
+        };
+        let merged = self.layer().over(ConfigLayer::from_env(&env)?.over(file));
+        Ok(palisade_server::ServeConfig::from_layer(merged)?)
+    }
+}

@@ -1,0 +1,39 @@
+//! `palisade`: the one binary. Parses arguments into validated options,
+//! calls the libraries, returns an exit code.
+
+mod cli;
+mod keys;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("palisade: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match args.command {
+            cli::Command::Serve(opts) => serve::run(opts).await,
+            cli::Command::Config(cli::ConfigCommand::Check(opts)) => serve::check(opts),
+            cli::Command::Keys(cli::KeysCommand::RotateRoot(opts)) => keys::rotate_root(opts).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("palisade: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
