@@ -18,6 +18,8 @@ pub mod migrate;
 mod resources;
 mod sealer;
 pub mod sql;
+#[doc(hidden)]
+pub mod testing;
 mod tenants;
 mod users;
 

@@ -388,7 +388,8 @@ pub(crate) fn constraint(e: sqlx::Error, conflict: &'static str) -> StoreError {
         if db.is_unique_violation() && !is_pk_collision(&e) {
             return StoreError::Conflict(conflict);
         }
-        if db.is_foreign_key_violation() {
+        // SQLite reports ON DELETE RESTRICT as a trigger constraint (1811).
+        if db.is_foreign_key_violation() || db.message() == "FOREIGN KEY constraint failed" {
             return StoreError::Invalid("a referenced object does not exist or is in use".into());
         }
     }

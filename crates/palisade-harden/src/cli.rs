@@ -1,0 +1,210 @@
+//! The `palisade harden …` command line.
+//!
+//! Holds [`HardenCommand`] (clap 4 derive) and [`run`], which the
+//! `palisade` binary calls with one line. Exit codes: 0 every check passed
+//! (or not applicable), 1 findings (FAIL, WARN or ERROR), 2 could not run.
+//! Reports go to stdout; progress and errors go to stderr, progress only
+//! when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+
+use crate::catalogue;
+use crate::fix::{FixOptions, Journal};
+use crate::report::{self, Report};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable table.
+    Table,
+    /// JSON (schema in the crate README).
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// `palisade harden` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum HardenCommand {
+    /// Evaluate the check catalogue against a root.
+    Scan {
+        /// Root directory to scan (`/` for the running system).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Profile: level1, level2 or k8s-node.
+        #[arg(long, default_value = "level1")]
+        profile: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Remediate fixable findings idempotently (journaled).
+    Fix {
+        /// Root directory to fix.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Profile whose findings are fixed.
+        #[arg(long, default_value = "level1")]
+        profile: String,
+        /// Show what would change without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Undo every change recorded in the journal.
+    Rollback {
+        /// Root directory.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// List the check catalogue.
+    Checks {
+        /// Output format (table or json).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+/// Exit code: every check passed or was not applicable.
+pub const EXIT_PASS: u8 = 0;
+/// Exit code: at least one FAIL, WARN or ERROR.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: the command could not run.
+pub const EXIT_ERROR: u8 = 2;
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "palisade harden: {e}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn emit(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(EXIT_PASS),
+        Err(e) => fail(e),
+    }
+}
+
+/// Render a report in a format.
+pub fn render(r: &Report, output: Output) -> crate::Result<String> {
+    match output {
+        Output::Table => Ok(report::render_table(r)),
+        Output::Json => report::render_json(r),
+        Output::Junit => Ok(report::render_junit(r)),
+        Output::Sarif => report::render_sarif(r),
+    }
+}
+
+fn journal_text(j: &Journal) -> String {
+    let mut s = String::new();
+    let verb = if j.dry_run { "would change" } else { "changed" };
+    for c in &j.changes {
+        s.push_str(&format!(
+            "{verb}: {} [{}]\n",
+            c.description,
+            c.checks.join(", ")
+        ));
+    }
+    if j.changes.is_empty() {
+        s.push_str("nothing to fix\n");
+    }
+    for m in &j.manual {
+        s.push_str(&format!("manual: {m}\n"));
+    }
+    s
+}
+
+/// Run a `palisade harden` subcommand.
+pub fn run(cmd: HardenCommand) -> ExitCode {
+    match cmd {
+        HardenCommand::Scan {
+            root,
+            profile,
+            output,
+        } => {
+            let tty = std::io::stderr().is_terminal();
+            let progress = |done: usize, total: usize, id: &str| {
+                if tty {
+                    let mut e = std::io::stderr().lock();
+                    if done < total {
+                        let _ = write!(e, "\r\x1b[K[{done}/{total}] {id}");
+                    } else {
+                        let _ = write!(e, "\r\x1b[K");
+                    }
+                    let _ = e.flush();
+                }
+            };
+            let report = match crate::scan_with_progress(&root, &profile, progress) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            let text = match render(&report, output) {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            let code = emit(&text);
+            if code != ExitCode::from(EXIT_PASS) {
+                return code;
+            }
+            ExitCode::from(if report.has_findings() {
+                EXIT_FINDINGS
+            } else {
+                EXIT_PASS
+            })
+        }
+        HardenCommand::Fix {
+            root,
+            profile,
+            dry_run,
+        } => match crate::fix(&root, &FixOptions { profile, dry_run }) {
+            Ok(j) => emit(&journal_text(&j)),
+            Err(e) => fail(e),
+        },
+        HardenCommand::Rollback { root } => match crate::rollback(&root) {
+            Ok(j) => emit(&format!("restored {} recorded state(s)\n", j.entries.len())),
+            Err(e) => fail(e),
+        },
+        HardenCommand::Checks { output } => {
+            let checks = match catalogue::catalogue() {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let text = match output {
+                Output::Json | Output::Sarif | Output::Junit => {
+                    match serde_json::to_string_pretty(checks) {
+                        Ok(t) => t,
+                        Err(e) => return fail(e),
+                    }
+                }
+                Output::Table => {
+                    let mut s = String::new();
+                    for c in checks {
+                        let refs: Vec<String> = c
+                            .references
+                            .iter()
+                            .map(|r| format!("{} {}", r.benchmark, r.section))
+                            .collect();
+                        s.push_str(&format!(
+                            "{}  L{}  [{}]\n  {}\n  refs: {}\n  rationale: {}\n  audit: {}\n  remediation: {}\n\n",
+                            c.id,
+                            c.level,
+                            c.profiles.join(","),
+                            c.title,
+                            refs.join("; "),
+                            c.rationale,
+                            c.audit,
+                            c.remediation
+                        ));
+                    }
+                    s
+                }
+            };
+            emit(&text)
+        }
+    }
+}

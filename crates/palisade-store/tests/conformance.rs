@@ -1,0 +1,719 @@
+//! The store conformance suite: the same tests on SQLite and PostgreSQL.
+//!
+//! PostgreSQL tests run on a fresh database owned by a fresh ordinary role
+//! (so row-level security applies) on the local server, dropped afterwards.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use palisade_core::model::UserStatus;
+use palisade_core::{SystemClock, Uid};
+use palisade_crypto::Keyring;
+use palisade_store::testing::PgTestDb;
+use palisade_store::{
+    Backend, Database, KeyringHandle, KeyringSource, NewCloudAccount, NewCluster, NewUser,
+    PageRequest, SqlStore, Store, StoreError, StoreOptions, UidSource,
+};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Row;
+
+struct Harness {
+    store: SqlStore,
+    keys: KeyringHandle,
+    opts: StoreOptions,
+    dir: tempfile::TempDir,
+    pg: Option<PgTestDb>,
+}
+
+impl Harness {
+    async fn sqlite() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            database: Database::Sqlite(dir.path().join("palisade.db")),
+            max_connections: 4,
+        };
+        Self::open(opts, dir, None).await
+    }
+
+    async fn postgres() -> Option<Harness> {
+        let pg = PgTestDb::create().await?;
+        let opts = StoreOptions {
+            database: Database::Postgres(SecretString::from(pg.url.clone())),
+            max_connections: 4,
+        };
+        Some(Self::open(opts, tempfile::tempdir().unwrap(), Some(pg)).await)
+    }
+
+    async fn open(opts: StoreOptions, dir: tempfile::TempDir, pg: Option<PgTestDb>) -> Harness {
+        let keys = KeyringHandle::new(Keyring::generate().unwrap(), KeyringSource::Fixed);
+        let store = SqlStore::open(&opts, keys.clone(), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        Harness {
+            store,
+            keys,
+            opts,
+            dir,
+            pg,
+        }
+    }
+
+    async fn reopen(&self, keyring: Keyring) -> Result<SqlStore, StoreError> {
+        SqlStore::open(
+            &self.opts,
+            KeyringHandle::new(keyring, KeyringSource::Fixed),
+            Arc::new(SystemClock),
+        )
+        .await
+    }
+
+    /// Runs raw SQL as an attacker with write access to the database would.
+    async fn raw(&self, sql: &str, binds: &[&str]) -> u64 {
+        let mut tx = self.store.pool().begin().await.unwrap();
+        if self.store.backend() == Backend::Postgres {
+            sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for b in binds {
+            q = q.bind((*b).to_owned());
+        }
+        let n = q.execute(&mut *tx).await.unwrap().rows_affected();
+        tx.commit().await.unwrap();
+        n
+    }
+
+    async fn raw_text(&self, sql: &str, bind: &str) -> String {
+        let mut tx = self.store.pool().begin().await.unwrap();
+        if self.store.backend() == Backend::Postgres {
+            sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(bind.to_owned())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        row.try_get(0).unwrap()
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(pg) = &self.pg {
+            pg.drop_db().await;
+        }
+        drop(self.dir);
+    }
+}
+
+fn user(email: &str) -> NewUser {
+    NewUser {
+        email: email.to_owned(),
+        display_name: format!("Name of {email}"),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        must_change_password: false,
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::Harness::sqlite().await;
+                    super::$name(&h).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(h) = super::Harness::postgres().await else { return };
+                    super::$name(&h).await;
+                    h.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tenants_unique_and_listed,
+    users_sealed_and_found_by_email,
+    tenant_scope_isolates_everything,
+    resources_crud_and_pagination,
+    ciphertext_moved_between_rows_or_tenants_fails,
+    flipped_bit_fails,
+    canaries_never_stored_in_clear,
+    delete_tenant_destroys_keys,
+    rotate_root_rewraps_every_tenant_key,
+    wrong_keyring_refused_and_database_untouched,
+    newer_schema_refused,
+    uid_collision_is_retried,
+    invalid_input_rejected,
+);
+
+async fn tenants_unique_and_listed(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap();
+    assert_eq!(a.uid.to_string().len(), 12);
+    assert!(matches!(
+        s.create_tenant("acme").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let b = s.create_tenant("globex").await.unwrap();
+    assert_eq!(s.tenant_by_name("globex").await.unwrap(), b);
+    assert_eq!(s.get_tenant(a.uid).await.unwrap(), a);
+    let all = s.list_tenants(PageRequest::default()).await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert!(matches!(
+        s.get_tenant(Uid::from_u64(1)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn users_sealed_and_found_by_email(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let u = s.create_user(t.uid, user("Alice@Example.com")).await.unwrap();
+    let found = s.user_by_email(t.uid, "  alice@example.COM").await.unwrap();
+    assert_eq!(found.user, u);
+    assert_eq!(found.user.email, "Alice@Example.com");
+    assert!(found.password_hash.unwrap().starts_with("$argon2id$"));
+    assert!(matches!(
+        s.create_user(t.uid, user("alice@example.com")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.set_user_status(t.uid, u.uid, UserStatus::Disabled)
+        .await
+        .unwrap();
+    s.set_password(t.uid, u.uid, "$argon2id$new", true)
+        .await
+        .unwrap();
+    let again = s.get_user(t.uid, u.uid).await.unwrap();
+    assert_eq!(again.status, UserStatus::Disabled);
+    assert!(again.must_change_password);
+    let stored = h
+        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u.uid.to_string())
+        .await;
+    assert!(stored.starts_with("pal1.1."), "{stored}");
+    let index = h
+        .raw_text("SELECT email_index FROM users WHERE uid = $1", &u.uid.to_string())
+        .await;
+    assert_eq!(index.len(), 64);
+    s.delete_user(t.uid, u.uid).await.unwrap();
+    assert!(matches!(
+        s.get_user(t.uid, u.uid).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn tenant_scope_isolates_everything(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap();
+    let b = s.create_tenant("globex").await.unwrap();
+    let u = s.create_user(a.uid, user("a@acme.test")).await.unwrap();
+    let p = s.create_project(a.uid, "web", "").await.unwrap();
+    let acc = s
+        .create_cloud_account(
+            a.uid,
+            p.uid,
+            NewCloudAccount {
+                name: "aws-main".into(),
+                provider: "aws".into(),
+                credentials: SecretString::from("AKIA-secret"),
+            },
+        )
+        .await
+        .unwrap();
+    let c = s
+        .create_cluster(
+            a.uid,
+            p.uid,
+            NewCluster {
+                name: "prod".into(),
+                cloud_account_uid: Some(acc.uid),
+            },
+        )
+        .await
+        .unwrap();
+    // Tenant B sees none of tenant A's objects, and cannot change them.
+    assert!(matches!(s.get_user(b.uid, u.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.user_by_email(b.uid, "a@acme.test").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(s.get_project(b.uid, p.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.get_cloud_account(b.uid, p.uid, acc.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.cloud_account_credentials(b.uid, acc.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_cluster(b.uid, p.uid, c.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(s.delete_user(b.uid, u.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete_cluster(b.uid, p.uid, c.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_cluster(
+            b.uid,
+            p.uid,
+            NewCluster {
+                name: "sneaky".into(),
+                cloud_account_uid: None
+            }
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.list_users(b.uid, PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(s.list_projects(b.uid, PageRequest::default()).await.unwrap().items.is_empty());
+    // Still there for A.
+    assert_eq!(s.get_cluster(a.uid, p.uid, c.uid).await.unwrap(), c);
+
+    if s.backend() == Backend::Postgres {
+        // Row-level security: a transaction scoped to B sees no row of A
+        // even with no tenant filter in the query; an unscoped one sees none.
+        for scope in [Some(b.uid.to_string()), None] {
+            let mut tx = s.pool().begin().await.unwrap();
+            if let Some(scope) = &scope {
+                sqlx::query("SELECT set_config('palisade.tenant_uid', $1, true)")
+                    .bind(scope.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            for table in ["users", "projects", "cloud_accounts", "clusters", "tenant_keys"] {
+                let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap()
+                    .try_get(0)
+                    .unwrap();
+                let expected = if scope.is_some() && table == "tenant_keys" { 1 } else { 0 };
+                assert_eq!(n, expected, "{table} visible under scope {scope:?}");
+            }
+            tx.rollback().await.unwrap();
+        }
+    }
+}
+
+async fn resources_crud_and_pagination(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let p = s.create_project(t.uid, "web", "Web shop").await.unwrap();
+    assert!(matches!(
+        s.create_project(t.uid, "web", "").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(
+            s.create_cluster(
+                t.uid,
+                p.uid,
+                NewCluster {
+                    name: format!("c{i}"),
+                    cloud_account_uid: None,
+                },
+            )
+            .await
+            .unwrap()
+            .uid,
+        );
+    }
+    made.sort();
+    let mut seen = Vec::new();
+    let mut page = PageRequest {
+        after: None,
+        limit: 3,
+    };
+    let mut pages = 0;
+    loop {
+        let got = s.list_clusters(t.uid, p.uid, page).await.unwrap();
+        pages += 1;
+        seen.extend(got.items.iter().map(|c| c.uid));
+        match got.next {
+            Some(n) => page.after = Some(n),
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, made);
+    let acc = s
+        .create_cloud_account(
+            t.uid,
+            p.uid,
+            NewCloudAccount {
+                name: "aws".into(),
+                provider: "aws".into(),
+                credentials: SecretString::from("{\"key\":\"k\",\"secret\":\"s\"}"),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.cloud_account_credentials(t.uid, acc.uid)
+            .await
+            .unwrap()
+            .expose_secret(),
+        "{\"key\":\"k\",\"secret\":\"s\"}"
+    );
+    let c = s
+        .create_cluster(
+            t.uid,
+            p.uid,
+            NewCluster {
+                name: "uses-aws".into(),
+                cloud_account_uid: Some(acc.uid),
+            },
+        )
+        .await
+        .unwrap();
+    let del = s.delete_cloud_account(t.uid, p.uid, acc.uid).await;
+    assert!(matches!(del, Err(StoreError::Invalid(_))), "{del:?}");
+    s.delete_cluster(t.uid, p.uid, c.uid).await.unwrap();
+    s.delete_cloud_account(t.uid, p.uid, acc.uid).await.unwrap();
+    s.delete_project(t.uid, p.uid).await.unwrap();
+    assert!(s.list_clusters(t.uid, p.uid, PageRequest::default()).await.unwrap().items.is_empty());
+}
+
+async fn ciphertext_moved_between_rows_or_tenants_fails(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap();
+    let b = s.create_tenant("globex").await.unwrap();
+    let u1 = s.create_user(a.uid, user("one@acme.test")).await.unwrap();
+    let u2 = s.create_user(a.uid, user("two@acme.test")).await.unwrap();
+    let u3 = s.create_user(b.uid, user("three@globex.test")).await.unwrap();
+    let e1 = h
+        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u1.uid.to_string())
+        .await;
+    // Same tenant, other row.
+    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&e1, &u2.uid.to_string()])
+        .await;
+    let err = s.get_user(a.uid, u2.uid).await.unwrap_err();
+    assert!(matches!(err, StoreError::Decrypt { .. }), "{err}");
+    assert!(err.to_string().contains("belongs to another tenant, table, column or row"), "{err}");
+    // Other tenant.
+    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&e1, &u3.uid.to_string()])
+        .await;
+    assert!(matches!(
+        s.get_user(b.uid, u3.uid).await,
+        Err(StoreError::Decrypt { .. })
+    ));
+    // Other column of the same row.
+    let n1 = h
+        .raw_text("SELECT display_name_enc FROM users WHERE uid = $1", &u1.uid.to_string())
+        .await;
+    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&n1, &u1.uid.to_string()])
+        .await;
+    assert!(matches!(
+        s.get_user(a.uid, u1.uid).await,
+        Err(StoreError::Decrypt { .. })
+    ));
+    // A wrapped tenant key moved to another tenant fails too.
+    let ka = h
+        .raw_text("SELECT wrapped_key FROM tenant_keys WHERE tenant_uid = $1", &a.uid.to_string())
+        .await;
+    h.raw(
+        "UPDATE tenant_keys SET wrapped_key = $1 WHERE tenant_uid = $2",
+        &[&ka, &b.uid.to_string()],
+    )
+    .await;
+    let fresh = h.reopen(h.keys.get().as_ref().clone()).await.unwrap_err();
+    assert!(matches!(fresh, StoreError::KeyringMismatch(_)), "{fresh}");
+    assert!(fresh.to_string().contains(&b.uid.to_string()), "{fresh}");
+}
+
+async fn flipped_bit_fails(h: &Harness) {
+    use base64::Engine;
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let acc = s
+        .create_cloud_account(
+            t.uid,
+            p.uid,
+            NewCloudAccount {
+                name: "aws".into(),
+                provider: "aws".into(),
+                credentials: SecretString::from("secret"),
+            },
+        )
+        .await
+        .unwrap();
+    let sealed = h
+        .raw_text("SELECT credentials_enc FROM cloud_accounts WHERE uid = $1", &acc.uid.to_string())
+        .await;
+    let (head, body) = sealed.split_at(7);
+    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap();
+    let last = raw.len() - 1;
+    raw[last / 2] ^= 0x01;
+    let flipped = format!("{head}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw));
+    h.raw(
+        "UPDATE cloud_accounts SET credentials_enc = $1 WHERE uid = $2",
+        &[&flipped, &acc.uid.to_string()],
+    )
+    .await;
+    let err = s.cloud_account_credentials(t.uid, acc.uid).await.unwrap_err();
+    assert!(matches!(err, StoreError::Decrypt { .. }), "{err}");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn canaries_never_stored_in_clear(h: &Harness) {
+    let s = &h.store;
+    let email = format!("canary-{}@example.com", Uid::generate().unwrap());
+    let secret = format!("canary-secret-{}", Uid::generate().unwrap());
+    let name = format!("Canary Person {}", Uid::generate().unwrap());
+    let t = s.create_tenant("acme").await.unwrap();
+    s.create_user(
+        t.uid,
+        NewUser {
+            email: email.clone(),
+            display_name: name.clone(),
+            password_hash: None,
+            must_change_password: true,
+        },
+    )
+    .await
+    .unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    s.create_cloud_account(
+        t.uid,
+        p.uid,
+        NewCloudAccount {
+            name: "aws".into(),
+            provider: "aws".into(),
+            credentials: SecretString::from(secret.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let lower = email.to_lowercase();
+    let needles = [email.as_bytes(), lower.as_bytes(), secret.as_bytes(), name.as_bytes()];
+    match s.backend() {
+        Backend::Sqlite => {
+            // Read the files while the store is open (WAL not yet checkpointed).
+            let db = h.dir.path().join("palisade.db");
+            let mut files = vec![std::fs::read(&db).unwrap()];
+            for suffix in ["-wal", "-shm"] {
+                if let Ok(b) = std::fs::read(format!("{}{suffix}", db.display())) {
+                    files.push(b);
+                }
+            }
+            assert!(files.iter().map(Vec::len).sum::<usize>() > 0);
+            for f in &files {
+                for n in &needles {
+                    assert!(!contains(f, n), "canary found in SQLite files");
+                }
+            }
+        }
+        Backend::Postgres => {
+            let pg = h.pg.as_ref().unwrap();
+            let out = std::process::Command::new("pg_dump")
+                .arg("--dbname")
+                .arg(pg.admin_url_for_db().unwrap())
+                .output()
+                .expect("pg_dump runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(contains(&out.stdout, b"pal1."), "dump holds the envelopes");
+            for n in &needles {
+                assert!(!contains(&out.stdout, n), "canary found in pg_dump output");
+            }
+        }
+    }
+}
+
+async fn delete_tenant_destroys_keys(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("doomed").await.unwrap();
+    let keep = s.create_tenant("keeper").await.unwrap();
+    let u = s.create_user(t.uid, user("x@doomed.test")).await.unwrap();
+    s.create_user(keep.uid, user("y@keeper.test")).await.unwrap();
+    let sealed = h
+        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u.uid.to_string())
+        .await;
+    s.delete_tenant(t.uid).await.unwrap();
+    assert!(matches!(s.get_tenant(t.uid).await, Err(StoreError::NotFound)));
+    for table in ["tenant_keys", "users"] {
+        let n = h
+            .raw_text(
+                &format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table} WHERE tenant_uid = $1"),
+                &t.uid.to_string(),
+            )
+            .await;
+        assert_eq!(n, "0", "{table}");
+    }
+    // A copy of the ciphertext (as in an old backup) has no key left to open
+    // it: restoring the row without its key yields NotFound for the key.
+    h.raw("INSERT INTO tenants (uid, name, created_at) VALUES ($1, 'restored', 0)", &[&t.uid.to_string()])
+        .await;
+    h.raw(
+        "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, must_change_password, status, created_at, updated_at) VALUES ($1, $2, 'x', $3, $3, 0, 'active', 0, 0)",
+        &[&u.uid.to_string(), &t.uid.to_string(), &sealed],
+    )
+    .await;
+    let fresh = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    assert!(fresh.get_user(t.uid, u.uid).await.is_err());
+    fresh.close().await;
+    // The other tenant is untouched.
+    assert_eq!(s.list_users(keep.uid, PageRequest::default()).await.unwrap().items.len(), 1);
+}
+
+async fn rotate_root_rewraps_every_tenant_key(h: &Harness) {
+    let s = &h.store;
+    let mut uids = Vec::new();
+    for i in 0..5 {
+        let t = s.create_tenant(&format!("t{i}")).await.unwrap();
+        uids.push((t.uid, s.create_user(t.uid, user(&format!("u{i}@x.test"))).await.unwrap().uid));
+    }
+    let old = h.keys.get().as_ref().clone();
+    let rotated = old.with_new_root().unwrap();
+    h.keys.set(rotated.clone());
+    let report = s.rotate_root().await.unwrap();
+    assert_eq!(report.root_version, 2);
+    assert_eq!(report.rewrapped, 5);
+    assert_eq!(s.rotate_root().await.unwrap().rewrapped, 0, "idempotent");
+    // The old root alone no longer opens anything; the new one alone opens all.
+    let pruned = rotated.without_roots_before(2);
+    assert_eq!(pruned.root_versions(), vec![2]);
+    let fresh = h.reopen(pruned).await.unwrap();
+    for (t, u) in &uids {
+        fresh.get_user(*t, *u).await.unwrap();
+    }
+    fresh.close().await;
+    assert!(matches!(h.reopen(old).await, Err(StoreError::KeyringMismatch(_))));
+}
+
+async fn wrong_keyring_refused_and_database_untouched(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    s.create_user(t.uid, user("a@acme.test")).await.unwrap();
+    let before = snapshot(h).await;
+    let err = h.reopen(Keyring::generate().unwrap()).await.unwrap_err();
+    assert!(matches!(err, StoreError::KeyringMismatch(_)), "{err}");
+    assert!(err.to_string().contains("belongs to installation"), "{err}");
+    assert_eq!(snapshot(h).await, before);
+}
+
+async fn snapshot(h: &Harness) -> Vec<String> {
+    let mut tx = h.store.pool().begin().await.unwrap();
+    if h.store.backend() == Backend::Postgres {
+        sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT uid || name FROM tenants ORDER BY uid",
+        "SELECT uid || email_enc || display_name_enc FROM users ORDER BY uid",
+        "SELECT tenant_uid || wrapped_key FROM tenant_keys ORDER BY tenant_uid",
+        "SELECT installation_uid || key_check FROM installation",
+        "SELECT CAST(version AS TEXT) || checksum FROM schema_migrations ORDER BY version",
+    ] {
+        for row in sqlx::query(sql).fetch_all(&mut *tx).await.unwrap() {
+            out.push(row.try_get::<String, _>(0).unwrap());
+        }
+    }
+    tx.rollback().await.unwrap();
+    out
+}
+
+async fn newer_schema_refused(h: &Harness) {
+    h.raw(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (999, 'future', 'x', 0)",
+        &[],
+    )
+    .await;
+    let before = snapshot(h).await;
+    let err = h.reopen(h.keys.get().as_ref().clone()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { database: 999, binary: 1 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+    assert_eq!(snapshot(h).await, before);
+}
+
+#[derive(Debug)]
+struct Scripted {
+    script: Mutex<Vec<Uid>>,
+    calls: AtomicUsize,
+}
+
+impl UidSource for Scripted {
+    fn next_uid(&self) -> Result<Uid, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut s = self.script.lock().unwrap();
+        Ok(if s.is_empty() { Uid::generate().unwrap() } else { s.remove(0) })
+    }
+}
+
+async fn uid_collision_is_retried(h: &Harness) {
+    let fixed = Uid::from_u64(0xabcdef);
+    let scripted = Arc::new(Scripted {
+        script: Mutex::new(vec![fixed, fixed, fixed]),
+        calls: AtomicUsize::new(0),
+    });
+    let s = h.store.clone().with_uids(scripted.clone());
+    let first = s.create_tenant("first").await.unwrap();
+    assert_eq!(first.uid, fixed);
+    // The next two draws collide with `first`; the store must retry past them.
+    let second = s.create_tenant("second").await.unwrap();
+    assert_ne!(second.uid, fixed);
+    assert_eq!(scripted.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(s.get_tenant(fixed).await.unwrap().name, "first");
+}
+
+async fn invalid_input_rejected(h: &Harness) {
+    let s = &h.store;
+    assert!(matches!(s.create_tenant("Bad Name").await, Err(StoreError::Invalid(_))));
+    let t = s.create_tenant("acme").await.unwrap();
+    assert!(matches!(s.create_user(t.uid, user("not-an-email")).await, Err(StoreError::Invalid(_))));
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let other = s.create_project(t.uid, "other", "").await.unwrap();
+    let acc = s
+        .create_cloud_account(
+            t.uid,
+            other.uid,
+            NewCloudAccount {
+                name: "aws".into(),
+                provider: "aws".into(),
+                credentials: SecretString::from("s"),
+            },
+        )
+        .await
+        .unwrap();
+    let err = s
+        .create_cluster(
+            t.uid,
+            p.uid,
+            NewCluster {
+                name: "c".into(),
+                cloud_account_uid: Some(acc.uid),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+}
