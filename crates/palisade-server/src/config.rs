@@ -69,8 +69,11 @@ impl ConfigLayer {
             let span = e
                 .span()
                 .map(|s| {
-                    let line = text.get(..s.start).map(|t| t.lines().count()).unwrap_or(0);
-                    format!(" (line {})", line.max(1))
+                    let line = text
+                        .get(..s.start)
+                        .map(|t| t.matches('\n').count() + 1)
+                        .unwrap_or(1);
+                    format!(" (line {line})")
                 })
                 .unwrap_or_default();
             ServerError::Config(format!("{}{span}: {msg}", path.display()))

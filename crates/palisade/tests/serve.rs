@@ -1,0 +1,340 @@
+//! End-to-end tests of `palisade serve` on the embedded default: the files a
+//! first start creates, TLS as real clients see it, and every refusal.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Server, client, mode, palisade, run, tree_bytes};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn first_start_creates_the_contract_files_and_serves_https_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, &[]).unwrap();
+
+    // The contract files, with their modes.
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("keyring")), 0o600);
+    assert_eq!(mode(&dir.join("initial-admin-password")), 0o600);
+    assert_eq!(mode(&dir.join("palisade.db")), 0o600);
+    assert_eq!(mode(&dir.join("tls/ca-key.pem")), 0o600);
+    assert_eq!(mode(&dir.join("tls/server-key.pem")), 0o600);
+    let ca = dir.join("tls/ca.pem");
+    assert!(ca.exists());
+
+    // The one-time password is printed once and matches the file.
+    let password = std::fs::read_to_string(dir.join("initial-admin-password")).unwrap();
+    let password = password.trim();
+    assert_eq!(password.len(), 24);
+    let printed: Vec<_> = server
+        .stdout_lines
+        .iter()
+        .filter(|l| l.contains(password))
+        .collect();
+    assert_eq!(printed.len(), 1, "{:?}", server.stdout_lines);
+    // …and never reaches the log.
+    assert!(!server.stderr().contains(password));
+
+    // The CA is RSA-2048, as the seed states.
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    assert!(text.contains("CA:TRUE"), "{text}");
+
+    // A real TLS client verifying with the generated CA gets 200.
+    let port = server.port;
+    rt().block_on(async {
+        let c = client(&ca, port);
+        let h = c.healthz().await.unwrap();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.body.status, "ok");
+        assert_eq!(h.request_uid.as_deref().map(str::len), Some(12));
+        assert_eq!(c.readyz().await.unwrap().body.status, "ready");
+        let nf = c.get::<serde_json::Value>("/nope").await.unwrap_err();
+        assert!(nf.to_string().contains("not_found"), "{nf}");
+
+        // A client that trusts nothing fails the handshake.
+        let nothing = palisade_client::Client::with_roots(
+            &format!("https://localhost:{port}"),
+            rustls::RootCertStore::empty(),
+        )
+        .unwrap();
+        let err = nothing.healthz().await.unwrap_err();
+        assert!(matches!(err, palisade_client::ClientError::Transport(_)), "{err}");
+    });
+
+    // OpenSSL as an independent client: verifies with the CA over TLS 1.3
+    // and 1.2; TLS 1.1 is refused.
+    let s_client = |extra: &[&str]| {
+        let mut c = Command::new("openssl");
+        c.args(["s_client", "-brief", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-servername", "localhost", "-verify_return_error", "-CAfile"])
+            .arg(&ca)
+            .args(extra)
+            .stdin(std::process::Stdio::null());
+        run(&mut c)
+    };
+    let t13 = s_client(&["-tls1_3"]);
+    assert!(t13.stderr.contains("TLSv1.3"), "{}", t13.stderr);
+    assert!(t13.stderr.contains("Verification: OK"), "{}", t13.stderr);
+    let t12 = s_client(&["-tls1_2"]);
+    assert!(t12.stderr.contains("TLSv1.2"), "{}", t12.stderr);
+    let t11 = s_client(&["-tls1_1"]);
+    assert_ne!(t11.code, 0, "TLS 1.1 must be refused: {}", t11.stderr);
+
+    // No plaintext HTTP: a cleartext request gets no HTTP response.
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = tcp.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+
+    // JSON access log with the request UID, and SIGTERM stops cleanly.
+    let log = server.stderr();
+    assert!(log.contains("\"request_uid\""), "{log}");
+    assert_eq!(server.stop(), 0);
+
+    // A second start reuses everything and prints no new password.
+    let keyring_before = std::fs::read(dir.join("keyring")).unwrap();
+    let again = Server::start(&dir, &[]).unwrap();
+    assert!(again.stdout_lines.iter().all(|l| !l.contains("one-time password")));
+    assert_eq!(std::fs::read(dir.join("keyring")).unwrap(), keyring_before);
+    assert_eq!(again.stop(), 0);
+}
+
+/// Starts once so the directory holds real data, then stops.
+fn initialised() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let s = Server::start(&dir, &[]).unwrap();
+    assert_eq!(s.stop(), 0);
+    (tmp, dir)
+}
+
+fn refused(dir: &Path, expect: &str) {
+    let before = tree_bytes(dir);
+    let out = run(palisade()
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"]));
+    assert_ne!(out.code, 0, "must refuse; stdout {}", out.stdout);
+    assert!(out.stderr.contains(expect), "expected {expect:?} in: {}", out.stderr);
+    assert_eq!(tree_bytes(dir), before, "the data directory was modified");
+}
+
+#[test]
+fn keyring_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, dir) = initialised();
+    std::fs::set_permissions(dir.join("keyring"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    refused(&dir, "has mode 0644; it must not be accessible by group or others");
+}
+
+#[test]
+fn corrupt_keyring_is_refused() {
+    let (_t, dir) = initialised();
+    let k = dir.join("keyring");
+    let text = std::fs::read_to_string(&k).unwrap();
+    // Change one character of the hash salt's base64.
+    let pos = text.find("\"hashSalt\": \"").unwrap() + 14;
+    let mut bytes = text.into_bytes();
+    bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&k, bytes).unwrap();
+    refused(&dir, "checksum mismatch");
+    std::fs::write(&k, b"{ not json").unwrap();
+    refused(&dir, "not valid keyring JSON");
+}
+
+#[test]
+fn another_installations_keyring_is_refused() {
+    let (_t, dir) = initialised();
+    let (_t2, other) = initialised();
+    std::fs::copy(other.join("keyring"), dir.join("keyring")).unwrap();
+    refused(&dir, "belongs to installation");
+}
+
+#[test]
+fn database_without_its_keyring_is_refused() {
+    let (_t, dir) = initialised();
+    std::fs::remove_file(dir.join("keyring")).unwrap();
+    refused(&dir, "exists but its keyring");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_t, dir) = initialised();
+    let db = dir.join("palisade.db");
+    let status = Command::new("sqlite3")
+        .arg(&db)
+        .arg("INSERT INTO schema_migrations VALUES (99, 'future', 'x', 0);")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    refused(&dir, "schema is version 99, newer than this binary supports");
+}
+
+#[test]
+fn loose_data_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, dir) = initialised();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    refused(&dir, "chmod 700");
+}
+
+#[test]
+fn config_check_layers_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("palisade.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"/from/file\"\nlisten = \"127.0.0.1:1111\"\nadmin_email = \"file@example.com\"\n",
+    )
+    .unwrap();
+    // Flags over environment over file.
+    let out = run(palisade()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .args(["--admin-email", "flag@example.com"])
+        .env("PALISADE_LISTEN", "127.0.0.1:2222")
+        .env("PALISADE_DATABASE_URL", "postgres://u:hunter2@db.internal/palisade"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("data_dir    = /from/file"), "{}", out.stdout);
+    assert!(out.stdout.contains("listen      = 127.0.0.1:2222"), "{}", out.stdout);
+    assert!(out.stdout.contains("admin_email = flag@example.com"), "{}", out.stdout);
+    assert!(out.stdout.contains("database    = postgres ***"), "{}", out.stdout);
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+
+    // Unknown key in the file: named, with its line, and nothing else echoed.
+    std::fs::write(&file, "data_dir = \"/x\"\nlisten_addr = \"secret-ish\"\n").unwrap();
+    let out = run(palisade().args(["config", "check", "--config"]).arg(&file));
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("listen_addr") && out.stderr.contains("line 2"), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret-ish"), "{}", out.stderr);
+
+    for (args, env, expect) in [
+        (vec![], vec![], "no data directory"),
+        (vec!["--data-dir", "/d", "--listen", "nonsense"], vec![], "listen address"),
+        (vec!["--data-dir", "/d", "--admin-email", "nope"], vec![], "admin email"),
+        (
+            vec!["--data-dir", "/d", "--keyring-file", "/k"],
+            vec![("PALISADE_KEYRING", "{}")],
+            "not both",
+        ),
+        (vec!["--data-dir", "/d"], vec![("PALISADE_LOG_FORMAT", "xml")], "log format"),
+    ] {
+        let mut c = palisade();
+        c.args(["config", "check"]).args(&args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = run(&mut c);
+        assert_ne!(out.code, 0, "{args:?}");
+        assert!(out.stderr.contains(expect), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn rotate_root_online_then_restart_with_only_the_new_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, &[]).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("keyring")).unwrap()).unwrap();
+    assert_eq!(before["currentRootKey"], 1);
+
+    // Rotate while the server runs.
+    let out = run(palisade().args(["keys", "rotate-root", "--data-dir"]).arg(&dir));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("rotated to version 2: 1 tenant keys re-wrapped"), "{}", out.stdout);
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("keyring")).unwrap()).unwrap();
+    assert_eq!(after["currentRootKey"], 2);
+    assert_eq!(after["rootKeys"].as_object().unwrap().len(), 1, "old root dropped");
+    assert_eq!(after["hashSalt"], before["hashSalt"]);
+    assert_eq!(mode(&dir.join("keyring")), 0o600);
+
+    let port = server.port;
+    rt().block_on(async {
+        assert_eq!(client(&dir.join("tls/ca.pem"), port).readyz().await.unwrap().status, 200);
+    });
+    assert_eq!(server.stop(), 0);
+    // A restart opens every tenant key with the new root alone.
+    let again = Server::start(&dir, &[]).unwrap();
+    assert_eq!(again.stop(), 0);
+}
+
+#[test]
+fn hostname_flag_and_imported_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let s = Server::start(&dir, &["--hostname", "palisade.example.com"]).unwrap();
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(dir.join("tls/server.pem")));
+    assert!(text.stdout.contains("DNS:palisade.example.com"), "{}", text.stdout);
+    assert!(text.stdout.contains("IP Address:127.0.0.1"), "{}", text.stdout);
+    assert_eq!(s.stop(), 0);
+
+    // Import an operator certificate made by openssl for another CA.
+    let op = tmp.path().join("op");
+    std::fs::create_dir(&op).unwrap();
+    // An operator CA and a leaf for localhost, as cert-manager would issue.
+    let ossl = |args: &[&str]| {
+        let out = run(Command::new("openssl").current_dir(&op).args(args));
+        assert_eq!(out.code, 0, "openssl {args:?}: {}", out.stderr);
+    };
+    ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Operator CA"]);
+    ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(op.join("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    ossl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", "cert.pem", "-days", "30", "-extfile", "ext.cnf"]);
+    let dir2 = tmp.path().join("data2");
+    let s = Server::start(
+        &dir2,
+        &[
+            "--tls-cert",
+            op.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            op.join("key.pem").to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let port = s.port;
+    rt().block_on(async {
+        // The operator's certificate is served: trusted by its own CA…
+        assert_eq!(client(&op.join("ca.pem"), port).healthz().await.unwrap().status, 200);
+        // …and not by the installation's internal one.
+        assert!(client(&dir.join("tls/ca.pem"), port).healthz().await.is_err());
+    });
+    assert_eq!(s.stop(), 0);
+
+    // A key that does not match the certificate is refused.
+    let other = run(Command::new("openssl")
+        .current_dir(&op)
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other.pem"]));
+    assert_eq!(other.code, 0);
+    let out = run(palisade()
+        .args(["serve", "--data-dir"])
+        .arg(tmp.path().join("data3"))
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(op.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(op.join("other.pem")));
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("TLS"), "{}", out.stderr);
+}
