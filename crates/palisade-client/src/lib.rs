@@ -97,7 +97,9 @@ impl Client {
         Self::decode(resp).await
     }
 
-    async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<Answer<T>, ClientError> {
+    async fn decode<T: DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<Answer<T>, ClientError> {
         let status = resp.status().as_u16();
         let request_uid = resp
             .headers()

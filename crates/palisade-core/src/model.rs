@@ -168,7 +168,9 @@ pub fn validate_email(email: &str) -> Result<(), CoreError> {
         return bad("must not contain whitespace or control characters");
     }
     match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
             Ok(())
         }
         _ => bad("must have the form local@domain"),

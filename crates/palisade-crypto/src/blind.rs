@@ -15,7 +15,10 @@ use crate::Key32;
 pub fn email_index(hash_salt: &Key32, tenant: Uid, email: &str) -> String {
     keyed_hash(
         hash_salt,
-        &[tenant.to_string().as_bytes(), normalize_email(email).as_bytes()],
+        &[
+            tenant.to_string().as_bytes(),
+            normalize_email(email).as_bytes(),
+        ],
     )
 }
 

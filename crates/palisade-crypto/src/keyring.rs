@@ -155,7 +155,8 @@ impl Keyring {
     /// has moved to the current version).
     pub fn without_roots_before(&self, keep_from: u32) -> Keyring {
         let mut k = self.clone();
-        k.root_keys.retain(|v, _| *v >= keep_from || *v == k.current_root);
+        k.root_keys
+            .retain(|v, _| *v >= keep_from || *v == k.current_root);
         k
     }
 
@@ -195,7 +196,9 @@ impl Keyring {
         audit: &str,
     ) -> String {
         let mut h = Sha256::new();
-        h.update(format!("{FORMAT}/{FORMAT_VERSION}\n{installation}\n{current_root}\n"));
+        h.update(format!(
+            "{FORMAT}/{FORMAT_VERSION}\n{installation}\n{current_root}\n"
+        ));
         for (v, k) in roots {
             h.update(format!("root {v} {k}\n"));
         }
@@ -403,7 +406,9 @@ mod tests {
         let tampered = text.replace(&salt, &STANDARD.encode(other));
         let err = Keyring::from_text(&tampered).unwrap_err().to_string();
         assert!(err.contains("checksum mismatch"), "{err}");
-        let err = Keyring::from_text(&text[..text.len() / 2]).unwrap_err().to_string();
+        let err = Keyring::from_text(&text[..text.len() / 2])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not valid keyring JSON"), "{err}");
         assert!(!err.contains(&salt));
     }
@@ -429,7 +434,12 @@ mod tests {
         let k = Keyring::generate().unwrap();
         let check = k.seal_key_check().unwrap();
         k.verify_key_check(&check).unwrap();
-        assert!(Keyring::generate().unwrap().verify_key_check(&check).is_err());
+        assert!(
+            Keyring::generate()
+                .unwrap()
+                .verify_key_check(&check)
+                .is_err()
+        );
         let rotated = k.with_new_root().unwrap();
         assert_eq!(rotated.current_root().0, 2);
         rotated.verify_key_check(&check).unwrap();

@@ -77,7 +77,9 @@ mod tests {
         // Same password, another installation's pepper: refused.
         assert!(!verify_password(&Key32::from_bytes([4; 32]), &pw, &h).unwrap());
         assert!(!needs_rehash(&h));
-        assert!(needs_rehash("$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"));
+        assert!(needs_rehash(
+            "$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+        ));
         assert!(verify_password(&pepper, &pw, "not a hash").is_err());
     }
 }

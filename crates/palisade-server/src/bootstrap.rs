@@ -60,7 +60,10 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ServerError> {
     let meta = std::fs::metadata(dir)
         .map_err(|e| data_dir_err(format!("cannot read {}: {e}", dir.display())))?;
     if !meta.is_dir() {
-        return Err(data_dir_err(format!("{} is not a directory", dir.display())));
+        return Err(data_dir_err(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -111,7 +114,11 @@ pub fn load_keyring(
             }
             let keyring = Keyring::generate().map_err(kerr)?;
             keyring.write_file(path).map_err(kerr)?;
-            Ok((keyring, KeyringSource::File(path.clone()), Some(path.clone())))
+            Ok((
+                keyring,
+                KeyringSource::File(path.clone()),
+                Some(path.clone()),
+            ))
         }
     }
 }

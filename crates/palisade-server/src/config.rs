@@ -60,12 +60,20 @@ impl ConfigLayer {
     /// Parses a TOML configuration file.
     pub fn from_toml_file(path: &Path) -> Result<Self, ServerError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ServerError::Config(format!("cannot read configuration file {}: {e}", path.display()))
+            ServerError::Config(format!(
+                "cannot read configuration file {}: {e}",
+                path.display()
+            ))
         })?;
         toml::from_str(&text).map_err(|e| {
             // toml's message quotes the offending line, which could hold a
             // secret: keep only the location and the first line.
-            let msg = e.message().lines().next().unwrap_or("invalid TOML").to_owned();
+            let msg = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .to_owned();
             let span = e
                 .span()
                 .map(|s| {
@@ -231,12 +239,18 @@ impl ServeConfig {
             .map_err(|e| ServerError::Config(format!("admin email: {e}")))?;
         let url = match (layer.database_url, layer.database_url_file) {
             (Some(_), Some(_)) => {
-                return bad("set the database URL either directly or by file (database_url_file), not both".into());
+                return bad(
+                    "set the database URL either directly or by file (database_url_file), not both"
+                        .into(),
+                );
             }
             (Some(u), None) => Some(u),
             (None, Some(p)) => {
                 let text = std::fs::read_to_string(&p).map_err(|e| {
-                    ServerError::Config(format!("cannot read database URL file {}: {e}", p.display()))
+                    ServerError::Config(format!(
+                        "cannot read database URL file {}: {e}",
+                        p.display()
+                    ))
                 })?;
                 Some(SecretString::from(text.trim()))
             }
@@ -317,7 +331,8 @@ mod tests {
     #[test]
     fn precedence_flags_over_env_over_file() {
         let file: ConfigLayer =
-            toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:1\"\nadmin_email = \"f@x\"").unwrap();
+            toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:1\"\nadmin_email = \"f@x\"")
+                .unwrap();
         let envl = ConfigLayer::from_env(&env(&[
             ("PALISADE_LISTEN", "127.0.0.1:2"),
             ("PALISADE_ADMIN_EMAIL", "e@x"),
@@ -337,7 +352,11 @@ mod tests {
     fn unknown_toml_key_rejected_without_echoing_values() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "data_dir = \"/x\"\ndatabse_url = \"postgres://u:hunter2@h/db\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "data_dir = \"/x\"\ndatabse_url = \"postgres://u:hunter2@h/db\"\n",
+        )
+        .unwrap();
         let err = ConfigLayer::from_toml_file(&p).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("databse_url"), "{err}");
@@ -352,10 +371,34 @@ mod tests {
         };
         let err = |l: ConfigLayer| ServeConfig::from_layer(l).unwrap_err().to_string();
         assert!(err(ConfigLayer::default()).contains("no data directory"));
-        assert!(err(ConfigLayer { listen: Some("localhost:80".into()), ..base() }).contains("listen address"));
-        assert!(err(ConfigLayer { tls_cert: Some("/c".into()), ..base() }).contains("together"));
-        assert!(err(ConfigLayer { hostnames: Some(vec!["bad host".into()]), ..base() }).contains("hostname"));
-        assert!(err(ConfigLayer { database_url: Some("mysql://x".into()), ..base() }).contains("postgres://"));
+        assert!(
+            err(ConfigLayer {
+                listen: Some("localhost:80".into()),
+                ..base()
+            })
+            .contains("listen address")
+        );
+        assert!(
+            err(ConfigLayer {
+                tls_cert: Some("/c".into()),
+                ..base()
+            })
+            .contains("together")
+        );
+        assert!(
+            err(ConfigLayer {
+                hostnames: Some(vec!["bad host".into()]),
+                ..base()
+            })
+            .contains("hostname")
+        );
+        assert!(
+            err(ConfigLayer {
+                database_url: Some("mysql://x".into()),
+                ..base()
+            })
+            .contains("postgres://")
+        );
         assert!(
             err(ConfigLayer {
                 database_url: Some("postgres://x".into()),
@@ -364,7 +407,13 @@ mod tests {
             })
             .contains("not both")
         );
-        assert!(err(ConfigLayer { log_format: Some("xml".into()), ..base() }).contains("log format"));
+        assert!(
+            err(ConfigLayer {
+                log_format: Some("xml".into()),
+                ..base()
+            })
+            .contains("log format")
+        );
         let dbg = format!(
             "{:?}",
             ServeConfig::from_layer(ConfigLayer {

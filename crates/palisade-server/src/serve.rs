@@ -38,7 +38,9 @@ impl std::fmt::Debug for Running {
 pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServerError> {
     let prepared = prepare(&cfg, Arc::clone(&clock)).await?;
     let listener = std::net::TcpListener::bind(cfg.listen).map_err(ServerError::Listen)?;
-    listener.set_nonblocking(true).map_err(ServerError::Listen)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(ServerError::Listen)?;
     let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
     let state = AppState {
         store: prepared.store.clone(),
@@ -81,7 +83,10 @@ impl Running {
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
-    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
         signal.await;
         self.shutdown().await
     }

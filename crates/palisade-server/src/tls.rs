@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256, RsaKeySize, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256, RsaKeySize, SanType,
 };
 use rustls::ServerConfig as RustlsConfig;
 use rustls_pki_types::pem::PemObject;
@@ -122,8 +122,7 @@ pub fn ensure_internal_pki(
         write_private(&paths.ca_key, &key.serialize_pem())?;
         write_public(&paths.ca_cert, &cert.pem())?;
     } else {
-        palisade_crypto::keyring::check_private(&paths.ca_key)
-            .map_err(|e| tls_err("CA key", e))?;
+        palisade_crypto::keyring::check_private(&paths.ca_key).map_err(|e| tls_err("CA key", e))?;
     }
     let wanted = server_names(hostnames);
     let reissue = !ca_exists
@@ -132,8 +131,8 @@ pub fn ensure_internal_pki(
             Err(_) => true,
         };
     if reissue {
-        let ca_key_pem = std::fs::read_to_string(&paths.ca_key)
-            .map_err(|e| tls_err("reading the CA key", e))?;
+        let ca_key_pem =
+            std::fs::read_to_string(&paths.ca_key).map_err(|e| tls_err("reading the CA key", e))?;
         let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| tls_err("CA key", e))?;
         let ca_pem = std::fs::read_to_string(&paths.ca_cert)
             .map_err(|e| tls_err("reading the CA certificate", e))?;
@@ -194,8 +193,12 @@ fn server_cert_ok(pem: &[u8], wanted: &BTreeSet<String>, now_s: i64) -> bool {
         .filter_map(|g| match g {
             x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
             x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
-                4 => <[u8; 4]>::try_from(*b).ok().map(|a| IpAddr::from(a).to_string()),
-                16 => <[u8; 16]>::try_from(*b).ok().map(|a| IpAddr::from(a).to_string()),
+                4 => <[u8; 4]>::try_from(*b)
+                    .ok()
+                    .map(|a| IpAddr::from(a).to_string()),
+                16 => <[u8; 16]>::try_from(*b)
+                    .ok()
+                    .map(|a| IpAddr::from(a).to_string()),
                 _ => None,
             },
             _ => None,
@@ -203,7 +206,11 @@ fn server_cert_ok(pem: &[u8], wanted: &BTreeSet<String>, now_s: i64) -> bool {
         .collect();
     let wanted_norm: BTreeSet<String> = wanted
         .iter()
-        .map(|n| n.parse::<IpAddr>().map(|ip| ip.to_string()).unwrap_or_else(|_| n.clone()))
+        .map(|n| {
+            n.parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|_| n.clone())
+        })
         .collect();
     have == wanted_norm
 }

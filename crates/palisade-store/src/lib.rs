@@ -18,9 +18,9 @@ pub mod migrate;
 mod resources;
 mod sealer;
 pub mod sql;
+mod tenants;
 #[doc(hidden)]
 pub mod testing;
-mod tenants;
 mod users;
 
 use async_trait::async_trait;
@@ -171,8 +171,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         account: NewCloudAccount,
     ) -> Result<CloudAccount>;
     /// A cloud account (without credentials).
-    async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid)
-    -> Result<CloudAccount>;
+    async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<CloudAccount>;
     /// Cloud accounts of a project.
     async fn list_cloud_accounts(
         &self,
@@ -186,8 +185,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
 
     /// Creates a cluster record.
-    async fn create_cluster(&self, tenant: Uid, project: Uid, cluster: NewCluster)
-    -> Result<Cluster>;
+    async fn create_cluster(
+        &self,
+        tenant: Uid,
+        project: Uid,
+        cluster: NewCluster,
+    ) -> Result<Cluster>;
     /// A cluster by UID.
     async fn get_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster>;
     /// Clusters of a project.

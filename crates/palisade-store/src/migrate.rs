@@ -13,7 +13,11 @@ use crate::{Result, StoreError};
 /// One migration: version, name, SQL.
 pub type Migration = (i64, &'static str, &'static str);
 
-const SQLITE: &[Migration] = &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+const SQLITE: &[Migration] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
 const POSTGRES: &[Migration] = &[(
     1,
     "init",
@@ -120,9 +124,7 @@ pub async fn apply(pool: &AnyPool, backend: Backend, now: i64) -> Result<Vec<i64
             tx.rollback().await?;
             continue;
         }
-        sqlx::raw_sql(*sql)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
         )

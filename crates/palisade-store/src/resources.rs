@@ -141,7 +141,11 @@ impl SqlStore {
         )
     }
 
-    pub(crate) async fn project_list(&self, tenant: Uid, page: PageRequest) -> Result<Page<Project>> {
+    pub(crate) async fn project_list(
+        &self,
+        tenant: Uid,
+        page: PageRequest,
+    ) -> Result<Page<Project>> {
         fetch_page!(
             self,
             tenant,
@@ -279,7 +283,14 @@ impl SqlStore {
         .ok_or(StoreError::NotFound)?;
         let sealed: String = row.try_get(0)?;
         let plain = self
-            .open_field(&mut tx, tenant, "cloud_accounts", "credentials", uid, &sealed)
+            .open_field(
+                &mut tx,
+                tenant,
+                "cloud_accounts",
+                "credentials",
+                uid,
+                &sealed,
+            )
             .await?;
         tx.commit().await?;
         Ok(SecretString::from(plain.as_str()))

@@ -80,9 +80,10 @@ impl Sealer {
         let t = tenant.to_string();
         let v = key.version.to_string();
         let aad = wrap_aad(&t, &v);
-        let attempt = |keyring: &palisade_crypto::Keyring| -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-            Envelope::open(|rv| keyring.root_key(rv), &aad, &key.wrapped)
-        };
+        let attempt =
+            |keyring: &palisade_crypto::Keyring| -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+                Envelope::open(|rv| keyring.root_key(rv), &aad, &key.wrapped)
+            };
         let opened = match attempt(&self.keys.get()) {
             Err(CryptoError::UnknownKeyVersion(_)) => {
                 self.keys.reload()?;
@@ -94,8 +95,9 @@ impl Sealer {
             what: format!("data key {} of tenant {tenant}", key.version),
             source,
         })?;
-        let dek = Key32::from_slice(&bytes)
-            .ok_or_else(|| StoreError::Corrupt(format!("data key of tenant {tenant} is not 32 bytes")))?;
+        let dek = Key32::from_slice(&bytes).ok_or_else(|| {
+            StoreError::Corrupt(format!("data key of tenant {tenant} is not 32 bytes"))
+        })?;
         let dek = Arc::new(dek);
         self.cache().insert((tenant, key.version), Arc::clone(&dek));
         Ok(dek)

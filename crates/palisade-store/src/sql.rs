@@ -20,8 +20,8 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::sealer::Sealer;
 use crate::{
-    KeyringHandle, NewCloudAccount, NewCluster, NewUser, Page, PageRequest, Result,
-    RotationReport, Store, StoreError, UserCredentials, migrate,
+    KeyringHandle, NewCloudAccount, NewCluster, NewUser, Page, PageRequest, Result, RotationReport,
+    Store, StoreError, UserCredentials, migrate,
 };
 
 /// Which database engine a store runs on.
@@ -339,12 +339,11 @@ impl SqlStore {
         row: Uid,
         text: &str,
     ) -> Result<zeroize::Zeroizing<String>> {
-        let version = palisade_crypto::Envelope::key_version(text).map_err(|source| {
-            StoreError::Decrypt {
+        let version =
+            palisade_crypto::Envelope::key_version(text).map_err(|source| StoreError::Decrypt {
                 what: format!("{table}.{column} of {row}"),
                 source,
-            }
-        })?;
+            })?;
         let (_, dek) = self.tenant_key(tx, tenant, Some(version)).await?;
         Sealer::open(&dek, tenant, table, column, row, text)
     }
@@ -490,12 +489,7 @@ impl Store for SqlStore {
     ) -> Result<CloudAccount> {
         self.cloud_account_create(tenant, project, account).await
     }
-    async fn get_cloud_account(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        uid: Uid,
-    ) -> Result<CloudAccount> {
+    async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<CloudAccount> {
         self.cloud_account_get(tenant, project, uid).await
     }
     async fn list_cloud_accounts(

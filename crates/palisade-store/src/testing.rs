@@ -100,7 +100,10 @@ impl PgTestDb {
                 )))
                 .await;
             let _ = conn
-                .execute(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {}", self.name)))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP ROLE IF EXISTS {}",
+                    self.name
+                )))
                 .await;
         }
     }

@@ -3,6 +3,15 @@
 //! PostgreSQL tests run on a fresh database owned by a fresh ordinary role
 //! (so row-level security applies) on the local server, dropped afterwards.
 
+// Test code: failing loudly on unexpected errors is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -183,7 +192,10 @@ async fn tenants_unique_and_listed(h: &Harness) {
 async fn users_sealed_and_found_by_email(h: &Harness) {
     let s = &h.store;
     let t = s.create_tenant("acme").await.unwrap();
-    let u = s.create_user(t.uid, user("Alice@Example.com")).await.unwrap();
+    let u = s
+        .create_user(t.uid, user("Alice@Example.com"))
+        .await
+        .unwrap();
     let found = s.user_by_email(t.uid, "  alice@example.COM").await.unwrap();
     assert_eq!(found.user, u);
     assert_eq!(found.user.email, "Alice@Example.com");
@@ -202,11 +214,17 @@ async fn users_sealed_and_found_by_email(h: &Harness) {
     assert_eq!(again.status, UserStatus::Disabled);
     assert!(again.must_change_password);
     let stored = h
-        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u.uid.to_string())
+        .raw_text(
+            "SELECT email_enc FROM users WHERE uid = $1",
+            &u.uid.to_string(),
+        )
         .await;
     assert!(stored.starts_with("pal1.1."), "{stored}");
     let index = h
-        .raw_text("SELECT email_index FROM users WHERE uid = $1", &u.uid.to_string())
+        .raw_text(
+            "SELECT email_index FROM users WHERE uid = $1",
+            &u.uid.to_string(),
+        )
         .await;
     assert_eq!(index.len(), 64);
     s.delete_user(t.uid, u.uid).await.unwrap();
@@ -246,12 +264,18 @@ async fn tenant_scope_isolates_everything(h: &Harness) {
         .await
         .unwrap();
     // Tenant B sees none of tenant A's objects, and cannot change them.
-    assert!(matches!(s.get_user(b.uid, u.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.get_user(b.uid, u.uid).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         s.user_by_email(b.uid, "a@acme.test").await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(s.get_project(b.uid, p.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.get_project(b.uid, p.uid).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         s.get_cloud_account(b.uid, p.uid, acc.uid).await,
         Err(StoreError::NotFound)
@@ -264,7 +288,10 @@ async fn tenant_scope_isolates_everything(h: &Harness) {
         s.get_cluster(b.uid, p.uid, c.uid).await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(s.delete_user(b.uid, u.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete_user(b.uid, u.uid).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         s.delete_cluster(b.uid, p.uid, c.uid).await,
         Err(StoreError::NotFound)
@@ -281,8 +308,20 @@ async fn tenant_scope_isolates_everything(h: &Harness) {
         .await,
         Err(StoreError::NotFound)
     ));
-    assert!(s.list_users(b.uid, PageRequest::default()).await.unwrap().items.is_empty());
-    assert!(s.list_projects(b.uid, PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(
+        s.list_users(b.uid, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        s.list_projects(b.uid, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // Still there for A.
     assert_eq!(s.get_cluster(a.uid, p.uid, c.uid).await.unwrap(), c);
 
@@ -298,14 +337,25 @@ async fn tenant_scope_isolates_everything(h: &Harness) {
                     .await
                     .unwrap();
             }
-            for table in ["users", "projects", "cloud_accounts", "clusters", "tenant_keys"] {
-                let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .unwrap()
-                    .try_get(0)
-                    .unwrap();
-                let expected = if scope.is_some() && table == "tenant_keys" { 1 } else { 0 };
+            for table in [
+                "users",
+                "projects",
+                "cloud_accounts",
+                "clusters",
+                "tenant_keys",
+            ] {
+                let n: i64 =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap()
+                        .try_get(0)
+                        .unwrap();
+                let expected = if scope.is_some() && table == "tenant_keys" {
+                    1
+                } else {
+                    0
+                };
                 assert_eq!(n, expected, "{table} visible under scope {scope:?}");
             }
             tx.rollback().await.unwrap();
@@ -391,7 +441,13 @@ async fn resources_crud_and_pagination(h: &Harness) {
     s.delete_cluster(t.uid, p.uid, c.uid).await.unwrap();
     s.delete_cloud_account(t.uid, p.uid, acc.uid).await.unwrap();
     s.delete_project(t.uid, p.uid).await.unwrap();
-    assert!(s.list_clusters(t.uid, p.uid, PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(
+        s.list_clusters(t.uid, p.uid, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn ciphertext_moved_between_rows_or_tenants_fails(h: &Harness) {
@@ -400,36 +456,61 @@ async fn ciphertext_moved_between_rows_or_tenants_fails(h: &Harness) {
     let b = s.create_tenant("globex").await.unwrap();
     let u1 = s.create_user(a.uid, user("one@acme.test")).await.unwrap();
     let u2 = s.create_user(a.uid, user("two@acme.test")).await.unwrap();
-    let u3 = s.create_user(b.uid, user("three@globex.test")).await.unwrap();
+    let u3 = s
+        .create_user(b.uid, user("three@globex.test"))
+        .await
+        .unwrap();
     let e1 = h
-        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u1.uid.to_string())
+        .raw_text(
+            "SELECT email_enc FROM users WHERE uid = $1",
+            &u1.uid.to_string(),
+        )
         .await;
     // Same tenant, other row.
-    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&e1, &u2.uid.to_string()])
-        .await;
+    h.raw(
+        "UPDATE users SET email_enc = $1 WHERE uid = $2",
+        &[&e1, &u2.uid.to_string()],
+    )
+    .await;
     let err = s.get_user(a.uid, u2.uid).await.unwrap_err();
     assert!(matches!(err, StoreError::Decrypt { .. }), "{err}");
-    assert!(err.to_string().contains("belongs to another tenant, table, column or row"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("belongs to another tenant, table, column or row"),
+        "{err}"
+    );
     // Other tenant.
-    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&e1, &u3.uid.to_string()])
-        .await;
+    h.raw(
+        "UPDATE users SET email_enc = $1 WHERE uid = $2",
+        &[&e1, &u3.uid.to_string()],
+    )
+    .await;
     assert!(matches!(
         s.get_user(b.uid, u3.uid).await,
         Err(StoreError::Decrypt { .. })
     ));
     // Other column of the same row.
     let n1 = h
-        .raw_text("SELECT display_name_enc FROM users WHERE uid = $1", &u1.uid.to_string())
+        .raw_text(
+            "SELECT display_name_enc FROM users WHERE uid = $1",
+            &u1.uid.to_string(),
+        )
         .await;
-    h.raw("UPDATE users SET email_enc = $1 WHERE uid = $2", &[&n1, &u1.uid.to_string()])
-        .await;
+    h.raw(
+        "UPDATE users SET email_enc = $1 WHERE uid = $2",
+        &[&n1, &u1.uid.to_string()],
+    )
+    .await;
     assert!(matches!(
         s.get_user(a.uid, u1.uid).await,
         Err(StoreError::Decrypt { .. })
     ));
     // A wrapped tenant key moved to another tenant fails too.
     let ka = h
-        .raw_text("SELECT wrapped_key FROM tenant_keys WHERE tenant_uid = $1", &a.uid.to_string())
+        .raw_text(
+            "SELECT wrapped_key FROM tenant_keys WHERE tenant_uid = $1",
+            &a.uid.to_string(),
+        )
         .await;
     h.raw(
         "UPDATE tenant_keys SET wrapped_key = $1 WHERE tenant_uid = $2",
@@ -459,19 +540,30 @@ async fn flipped_bit_fails(h: &Harness) {
         .await
         .unwrap();
     let sealed = h
-        .raw_text("SELECT credentials_enc FROM cloud_accounts WHERE uid = $1", &acc.uid.to_string())
+        .raw_text(
+            "SELECT credentials_enc FROM cloud_accounts WHERE uid = $1",
+            &acc.uid.to_string(),
+        )
         .await;
     let (head, body) = sealed.split_at(7);
-    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap();
+    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
     let last = raw.len() - 1;
     raw[last / 2] ^= 0x01;
-    let flipped = format!("{head}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw));
+    let flipped = format!(
+        "{head}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw)
+    );
     h.raw(
         "UPDATE cloud_accounts SET credentials_enc = $1 WHERE uid = $2",
         &[&flipped, &acc.uid.to_string()],
     )
     .await;
-    let err = s.cloud_account_credentials(t.uid, acc.uid).await.unwrap_err();
+    let err = s
+        .cloud_account_credentials(t.uid, acc.uid)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Decrypt { .. }), "{err}");
 }
 
@@ -509,7 +601,12 @@ async fn canaries_never_stored_in_clear(h: &Harness) {
     .await
     .unwrap();
     let lower = email.to_lowercase();
-    let needles = [email.as_bytes(), lower.as_bytes(), secret.as_bytes(), name.as_bytes()];
+    let needles = [
+        email.as_bytes(),
+        lower.as_bytes(),
+        secret.as_bytes(),
+        name.as_bytes(),
+    ];
     match s.backend() {
         Backend::Sqlite => {
             // Read the files while the store is open (WAL not yet checkpointed).
@@ -534,7 +631,11 @@ async fn canaries_never_stored_in_clear(h: &Harness) {
                 .arg(pg.admin_url_for_db().unwrap())
                 .output()
                 .expect("pg_dump runs");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(contains(&out.stdout, b"pal1."), "dump holds the envelopes");
             for n in &needles {
                 assert!(!contains(&out.stdout, n), "canary found in pg_dump output");
@@ -548,12 +649,20 @@ async fn delete_tenant_destroys_keys(h: &Harness) {
     let t = s.create_tenant("doomed").await.unwrap();
     let keep = s.create_tenant("keeper").await.unwrap();
     let u = s.create_user(t.uid, user("x@doomed.test")).await.unwrap();
-    s.create_user(keep.uid, user("y@keeper.test")).await.unwrap();
+    s.create_user(keep.uid, user("y@keeper.test"))
+        .await
+        .unwrap();
     let sealed = h
-        .raw_text("SELECT email_enc FROM users WHERE uid = $1", &u.uid.to_string())
+        .raw_text(
+            "SELECT email_enc FROM users WHERE uid = $1",
+            &u.uid.to_string(),
+        )
         .await;
     s.delete_tenant(t.uid).await.unwrap();
-    assert!(matches!(s.get_tenant(t.uid).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.get_tenant(t.uid).await,
+        Err(StoreError::NotFound)
+    ));
     for table in ["tenant_keys", "users"] {
         let n = h
             .raw_text(
@@ -565,8 +674,11 @@ async fn delete_tenant_destroys_keys(h: &Harness) {
     }
     // A copy of the ciphertext (as in an old backup) has no key left to open
     // it: restoring the row without its key yields NotFound for the key.
-    h.raw("INSERT INTO tenants (uid, name, created_at) VALUES ($1, 'restored', 0)", &[&t.uid.to_string()])
-        .await;
+    h.raw(
+        "INSERT INTO tenants (uid, name, created_at) VALUES ($1, 'restored', 0)",
+        &[&t.uid.to_string()],
+    )
+    .await;
     h.raw(
         "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, must_change_password, status, created_at, updated_at) VALUES ($1, $2, 'x', $3, $3, 0, 'active', 0, 0)",
         &[&u.uid.to_string(), &t.uid.to_string(), &sealed],
@@ -576,7 +688,14 @@ async fn delete_tenant_destroys_keys(h: &Harness) {
     assert!(fresh.get_user(t.uid, u.uid).await.is_err());
     fresh.close().await;
     // The other tenant is untouched.
-    assert_eq!(s.list_users(keep.uid, PageRequest::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        s.list_users(keep.uid, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 async fn rotate_root_rewraps_every_tenant_key(h: &Harness) {
@@ -584,7 +703,13 @@ async fn rotate_root_rewraps_every_tenant_key(h: &Harness) {
     let mut uids = Vec::new();
     for i in 0..5 {
         let t = s.create_tenant(&format!("t{i}")).await.unwrap();
-        uids.push((t.uid, s.create_user(t.uid, user(&format!("u{i}@x.test"))).await.unwrap().uid));
+        uids.push((
+            t.uid,
+            s.create_user(t.uid, user(&format!("u{i}@x.test")))
+                .await
+                .unwrap()
+                .uid,
+        ));
     }
     let old = h.keys.get().as_ref().clone();
     let rotated = old.with_new_root().unwrap();
@@ -601,7 +726,10 @@ async fn rotate_root_rewraps_every_tenant_key(h: &Harness) {
         fresh.get_user(*t, *u).await.unwrap();
     }
     fresh.close().await;
-    assert!(matches!(h.reopen(old).await, Err(StoreError::KeyringMismatch(_))));
+    assert!(matches!(
+        h.reopen(old).await,
+        Err(StoreError::KeyringMismatch(_))
+    ));
 }
 
 async fn wrong_keyring_refused_and_database_untouched(h: &Harness) {
@@ -648,7 +776,13 @@ async fn newer_schema_refused(h: &Harness) {
     let before = snapshot(h).await;
     let err = h.reopen(h.keys.get().as_ref().clone()).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::SchemaTooNew { database: 999, binary: 1 }),
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                database: 999,
+                binary: 1
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("newer than this binary"), "{err}");
@@ -665,7 +799,11 @@ impl UidSource for Scripted {
     fn next_uid(&self) -> Result<Uid, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut s = self.script.lock().unwrap();
-        Ok(if s.is_empty() { Uid::generate().unwrap() } else { s.remove(0) })
+        Ok(if s.is_empty() {
+            Uid::generate().unwrap()
+        } else {
+            s.remove(0)
+        })
     }
 }
 
@@ -687,9 +825,15 @@ async fn uid_collision_is_retried(h: &Harness) {
 
 async fn invalid_input_rejected(h: &Harness) {
     let s = &h.store;
-    assert!(matches!(s.create_tenant("Bad Name").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.create_tenant("Bad Name").await,
+        Err(StoreError::Invalid(_))
+    ));
     let t = s.create_tenant("acme").await.unwrap();
-    assert!(matches!(s.create_user(t.uid, user("not-an-email")).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.create_user(t.uid, user("not-an-email")).await,
+        Err(StoreError::Invalid(_))
+    ));
     let p = s.create_project(t.uid, "web", "").await.unwrap();
     let other = s.create_project(t.uid, "other", "").await.unwrap();
     let acc = s

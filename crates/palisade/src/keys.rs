@@ -37,7 +37,8 @@ pub async fn rotate_root(args: RotateArgs) -> anyhow::Result<ExitCode> {
     };
     // Open with the old keyring first: refuses a keyring that does not belong here.
     let keys = KeyringHandle::new(old.clone(), KeyringSource::Fixed);
-    let store = palisade_server::bootstrap::open_store(&cfg, keys.clone(), Arc::new(SystemClock)).await?;
+    let store =
+        palisade_server::bootstrap::open_store(&cfg, keys.clone(), Arc::new(SystemClock)).await?;
     let rotated = old.with_new_root()?;
     rotated.write_file(&target)?;
     keys.set(rotated.clone());
@@ -54,7 +55,11 @@ pub async fn rotate_root(args: RotateArgs) -> anyhow::Result<ExitCode> {
     println!(
         "root key rotated to version {current}: {} tenant keys re-wrapped{}; keyring written to {}",
         report.rewrapped + late.rewrapped,
-        if late.rewrapped > 0 { " (including late wraps)" } else { "" },
+        if late.rewrapped > 0 {
+            " (including late wraps)"
+        } else {
+            ""
+        },
         target.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -63,7 +63,10 @@ pub fn check(args: ServerArgs) -> anyhow::Result<ExitCode> {
     println!("hostnames   = {:?}", cfg.hostnames);
     match &cfg.tls_import {
         Some((c, k)) => println!("tls         = imported {} / {}", c.display(), k.display()),
-        None => println!("tls         = internal CA in {}", cfg.data_dir.join("tls").display()),
+        None => println!(
+            "tls         = internal CA in {}",
+            cfg.data_dir.join("tls").display()
+        ),
     }
     println!("admin_email = {}", cfg.admin_email);
     match &cfg.database {
@@ -74,6 +77,10 @@ pub fn check(args: ServerArgs) -> anyhow::Result<ExitCode> {
         KeyringConfig::File { path, .. } => println!("keyring     = file {}", path.display()),
         KeyringConfig::Inline(_) => println!("keyring     = PALISADE_KEYRING ***"),
     }
-    println!("log         = {} {}", if cfg.log_json { "json" } else { "text" }, cfg.log_level);
+    println!(
+        "log         = {} {}",
+        if cfg.log_json { "json" } else { "text" },
+        cfg.log_level
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,15 @@
 //! End-to-end tests of `palisade serve` on the embedded default: the files a
 //! first start creates, TLS as real clients see it, and every refusal.
 
+// Test code: failing loudly on unexpected errors is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
+
 mod support;
 
 use std::path::Path;
@@ -73,7 +82,10 @@ fn first_start_creates_the_contract_files_and_serves_https_only() {
         )
         .unwrap();
         let err = nothing.healthz().await.unwrap_err();
-        assert!(matches!(err, palisade_client::ClientError::Transport(_)), "{err}");
+        assert!(
+            matches!(err, palisade_client::ClientError::Transport(_)),
+            "{err}"
+        );
     });
 
     // OpenSSL as an independent client: verifies with the CA over TLS 1.3
@@ -82,7 +94,12 @@ fn first_start_creates_the_contract_files_and_serves_https_only() {
         let mut c = Command::new("openssl");
         c.args(["s_client", "-brief", "-connect"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-servername", "localhost", "-verify_return_error", "-CAfile"])
+            .args([
+                "-servername",
+                "localhost",
+                "-verify_return_error",
+                "-CAfile",
+            ])
             .arg(&ca)
             .args(extra)
             .stdin(std::process::Stdio::null());
@@ -99,8 +116,10 @@ fn first_start_creates_the_contract_files_and_serves_https_only() {
     // No plaintext HTTP: a cleartext request gets no HTTP response.
     use std::io::{Read, Write};
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     let mut buf = Vec::new();
     let _ = tcp.read_to_end(&mut buf);
     assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
@@ -113,7 +132,12 @@ fn first_start_creates_the_contract_files_and_serves_https_only() {
     // A second start reuses everything and prints no new password.
     let keyring_before = std::fs::read(dir.join("keyring")).unwrap();
     let again = Server::start(&dir, &[]).unwrap();
-    assert!(again.stdout_lines.iter().all(|l| !l.contains("one-time password")));
+    assert!(
+        again
+            .stdout_lines
+            .iter()
+            .all(|l| !l.contains("one-time password"))
+    );
     assert_eq!(std::fs::read(dir.join("keyring")).unwrap(), keyring_before);
     assert_eq!(again.stop(), 0);
 }
@@ -134,7 +158,11 @@ fn refused(dir: &Path, expect: &str) {
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"]));
     assert_ne!(out.code, 0, "must refuse; stdout {}", out.stdout);
-    assert!(out.stderr.contains(expect), "expected {expect:?} in: {}", out.stderr);
+    assert!(
+        out.stderr.contains(expect),
+        "expected {expect:?} in: {}",
+        out.stderr
+    );
     assert_eq!(tree_bytes(dir), before, "the data directory was modified");
 }
 
@@ -143,7 +171,10 @@ fn keyring_readable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let (_t, dir) = initialised();
     std::fs::set_permissions(dir.join("keyring"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    refused(&dir, "has mode 0644; it must not be accessible by group or others");
+    refused(
+        &dir,
+        "has mode 0644; it must not be accessible by group or others",
+    );
 }
 
 #[test]
@@ -186,7 +217,10 @@ fn newer_schema_is_refused() {
         .status()
         .unwrap();
     assert!(status.success());
-    refused(&dir, "schema is version 99, newer than this binary supports");
+    refused(
+        &dir,
+        "schema is version 99, newer than this binary supports",
+    );
 }
 
 #[test]
@@ -212,31 +246,66 @@ fn config_check_layers_and_errors() {
         .arg(&file)
         .args(["--admin-email", "flag@example.com"])
         .env("PALISADE_LISTEN", "127.0.0.1:2222")
-        .env("PALISADE_DATABASE_URL", "postgres://u:hunter2@db.internal/palisade"));
+        .env(
+            "PALISADE_DATABASE_URL",
+            "postgres://u:hunter2@db.internal/palisade",
+        ));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("data_dir    = /from/file"), "{}", out.stdout);
-    assert!(out.stdout.contains("listen      = 127.0.0.1:2222"), "{}", out.stdout);
-    assert!(out.stdout.contains("admin_email = flag@example.com"), "{}", out.stdout);
-    assert!(out.stdout.contains("database    = postgres ***"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("data_dir    = /from/file"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("listen      = 127.0.0.1:2222"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("admin_email = flag@example.com"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("database    = postgres ***"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
 
     // Unknown key in the file: named, with its line, and nothing else echoed.
     std::fs::write(&file, "data_dir = \"/x\"\nlisten_addr = \"secret-ish\"\n").unwrap();
     let out = run(palisade().args(["config", "check", "--config"]).arg(&file));
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("listen_addr") && out.stderr.contains("line 2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("listen_addr") && out.stderr.contains("line 2"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("secret-ish"), "{}", out.stderr);
 
     for (args, env, expect) in [
         (vec![], vec![], "no data directory"),
-        (vec!["--data-dir", "/d", "--listen", "nonsense"], vec![], "listen address"),
-        (vec!["--data-dir", "/d", "--admin-email", "nope"], vec![], "admin email"),
+        (
+            vec!["--data-dir", "/d", "--listen", "nonsense"],
+            vec![],
+            "listen address",
+        ),
+        (
+            vec!["--data-dir", "/d", "--admin-email", "nope"],
+            vec![],
+            "admin email",
+        ),
         (
             vec!["--data-dir", "/d", "--keyring-file", "/k"],
             vec![("PALISADE_KEYRING", "{}")],
             "not both",
         ),
-        (vec!["--data-dir", "/d"], vec![("PALISADE_LOG_FORMAT", "xml")], "log format"),
+        (
+            vec!["--data-dir", "/d"],
+            vec![("PALISADE_LOG_FORMAT", "xml")],
+            "log format",
+        ),
     ] {
         let mut c = palisade();
         c.args(["config", "check"]).args(&args);
@@ -259,19 +328,37 @@ fn rotate_root_online_then_restart_with_only_the_new_root() {
     assert_eq!(before["currentRootKey"], 1);
 
     // Rotate while the server runs.
-    let out = run(palisade().args(["keys", "rotate-root", "--data-dir"]).arg(&dir));
+    let out = run(palisade()
+        .args(["keys", "rotate-root", "--data-dir"])
+        .arg(&dir));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("rotated to version 2: 1 tenant keys re-wrapped"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("rotated to version 2: 1 tenant keys re-wrapped"),
+        "{}",
+        out.stdout
+    );
     let after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("keyring")).unwrap()).unwrap();
     assert_eq!(after["currentRootKey"], 2);
-    assert_eq!(after["rootKeys"].as_object().unwrap().len(), 1, "old root dropped");
+    assert_eq!(
+        after["rootKeys"].as_object().unwrap().len(),
+        1,
+        "old root dropped"
+    );
     assert_eq!(after["hashSalt"], before["hashSalt"]);
     assert_eq!(mode(&dir.join("keyring")), 0o600);
 
     let port = server.port;
     rt().block_on(async {
-        assert_eq!(client(&dir.join("tls/ca.pem"), port).readyz().await.unwrap().status, 200);
+        assert_eq!(
+            client(&dir.join("tls/ca.pem"), port)
+                .readyz()
+                .await
+                .unwrap()
+                .status,
+            200
+        );
     });
     assert_eq!(server.stop(), 0);
     // A restart opens every tenant key with the new root alone.
@@ -287,8 +374,16 @@ fn hostname_flag_and_imported_certificate() {
     let text = run(Command::new("openssl")
         .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
         .arg(dir.join("tls/server.pem")));
-    assert!(text.stdout.contains("DNS:palisade.example.com"), "{}", text.stdout);
-    assert!(text.stdout.contains("IP Address:127.0.0.1"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("DNS:palisade.example.com"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("IP Address:127.0.0.1"),
+        "{}",
+        text.stdout
+    );
     assert_eq!(s.stop(), 0);
 
     // Import an operator certificate made by openssl for another CA.
@@ -299,10 +394,55 @@ fn hostname_flag_and_imported_certificate() {
         let out = run(Command::new("openssl").current_dir(&op).args(args));
         assert_eq!(out.code, 0, "openssl {args:?}: {}", out.stderr);
     };
-    ossl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Operator CA"]);
-    ossl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
-    std::fs::write(op.join("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    ossl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", "cert.pem", "-days", "30", "-extfile", "ext.cnf"]);
+    ossl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Operator CA",
+    ]);
+    ossl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        op.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "30",
+        "-extfile",
+        "ext.cnf",
+    ]);
     let dir2 = tmp.path().join("data2");
     let s = Server::start(
         &dir2,
@@ -317,16 +457,34 @@ fn hostname_flag_and_imported_certificate() {
     let port = s.port;
     rt().block_on(async {
         // The operator's certificate is served: trusted by its own CA…
-        assert_eq!(client(&op.join("ca.pem"), port).healthz().await.unwrap().status, 200);
+        assert_eq!(
+            client(&op.join("ca.pem"), port)
+                .healthz()
+                .await
+                .unwrap()
+                .status,
+            200
+        );
         // …and not by the installation's internal one.
-        assert!(client(&dir.join("tls/ca.pem"), port).healthz().await.is_err());
+        assert!(
+            client(&dir.join("tls/ca.pem"), port)
+                .healthz()
+                .await
+                .is_err()
+        );
     });
     assert_eq!(s.stop(), 0);
 
     // A key that does not match the certificate is refused.
-    let other = run(Command::new("openssl")
-        .current_dir(&op)
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other.pem"]));
+    let other = run(Command::new("openssl").current_dir(&op).args([
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "other.pem",
+    ]));
     assert_eq!(other.code, 0);
     let out = run(palisade()
         .args(["serve", "--data-dir"])

@@ -1,5 +1,11 @@
 //! Helpers for running the built `palisade` binary in a temporary directory.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -50,7 +56,14 @@ impl Server {
     /// Starts `palisade serve --data-dir DIR --listen 127.0.0.1:0 EXTRA…` and
     /// waits (bounded) for it to report its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
-        Self::start_cmd(data_dir, palisade().args(["serve", "--data-dir"]).arg(data_dir).args(["--listen", "127.0.0.1:0"]).args(extra))
+        Self::start_cmd(
+            data_dir,
+            palisade()
+                .args(["serve", "--data-dir"])
+                .arg(data_dir)
+                .args(["--listen", "127.0.0.1:0"])
+                .args(extra),
+        )
     }
 
     pub fn start_cmd(data_dir: &Path, cmd: &mut Command) -> Result<Server, String> {
@@ -97,7 +110,9 @@ impl Server {
                     let _ = child.kill();
                     let _ = child.wait();
                     let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                    return Err(format!("server did not start; stdout {lines:?}; stderr {err}"));
+                    return Err(format!(
+                        "server did not start; stdout {lines:?}; stderr {err}"
+                    ));
                 }
             }
         }
