@@ -901,7 +901,7 @@ fn security_updates(ctx: &Context<'_>) -> Outcome {
     for l in &lists {
         match ctx.fs.read_to_string(l) {
             Ok(t) => {
-                for (name, ver) in dpkg::parse_packages_list(&t) {
+                for (name, ver) in dpkg::parse_packages_list_filtered(&t, |n| pk.has(n)) {
                     match newest.get(&name) {
                         Some(old) if dpkg::compare_versions(old, &ver).is_ge() => {}
                         _ => {

@@ -214,8 +214,10 @@ impl RootFs {
 
     /// Read an in-root file as text (invalid UTF-8 replaced).
     pub fn read_to_string(&self, path: &str) -> Result<String> {
-        self.read(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.read(path).map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
     }
 
     /// Entries of an in-root directory as in-root paths, sorted by name.

@@ -211,12 +211,19 @@ fn database_without_its_keyring_is_refused() {
 fn newer_schema_is_refused() {
     let (_t, dir) = initialised();
     let db = dir.join("palisade.db");
-    let status = Command::new("sqlite3")
-        .arg(&db)
-        .arg("INSERT INTO schema_migrations VALUES (99, 'future', 'x', 0);")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    rt().block_on(async {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO schema_migrations VALUES (99, 'future', 'x', 0)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
     refused(
         &dir,
         "schema is version 99, newer than this binary supports",

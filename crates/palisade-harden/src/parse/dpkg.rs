@@ -74,18 +74,43 @@ pub fn parse_status(text: &str) -> Packages {
 
 /// Parse an APT `Packages` list into name → highest version listed.
 pub fn parse_packages_list(text: &str) -> BTreeMap<String, String> {
+    parse_packages_list_filtered(text, |_| true)
+}
+
+/// Like [`parse_packages_list`], keeping only names `keep` accepts. A
+/// line scanner that reads only `Package:` and `Version:` (lists are
+/// megabytes; building a map per stanza would dominate a scan).
+pub fn parse_packages_list_filtered(
+    text: &str,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for s in stanzas(text) {
-        let (Some(name), Some(ver)) = (s.get("package"), s.get("version")) else {
-            continue;
-        };
-        match out.get(name) {
-            Some(old) if compare_versions(old, ver) != Ordering::Less => {}
-            _ => {
-                out.insert(name.clone(), ver.clone());
+    let mut name: Option<&str> = None;
+    let mut version: Option<&str> = None;
+    let mut flush = |name: &mut Option<&str>, version: &mut Option<&str>| {
+        if let (Some(n), Some(v)) = (name.take(), version.take())
+            && keep(n)
+        {
+            match out.get(n) {
+                Some(old) if compare_versions(old, v) != Ordering::Less => {}
+                _ => {
+                    out.insert(n.to_string(), v.to_string());
+                }
             }
         }
+    };
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            flush(&mut name, &mut version);
+        } else if let Some(v) = line.strip_prefix("Package:") {
+            // A missing blank line must not merge two stanzas.
+            flush(&mut name, &mut version);
+            name = Some(v.trim());
+        } else if let Some(v) = line.strip_prefix("Version:") {
+            version = Some(v.trim());
+        }
     }
+    flush(&mut name, &mut version);
     out
 }
 
@@ -208,6 +233,12 @@ mod tests {
             "Package: a\nVersion: 1.0\n\nPackage: a\nVersion: 1.2\n\nPackage: a\nVersion: 1.1\n",
         );
         assert_eq!(l["a"], "1.2");
+        let f = parse_packages_list_filtered(
+            "Package: a\nVersion: 1\n\nPackage: b\nVersion: 2\nPackage: c\n",
+            |n| n != "a",
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f["b"], "2");
     }
 
     proptest! {
