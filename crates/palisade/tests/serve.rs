@@ -503,3 +503,57 @@ fn hostname_flag_and_imported_certificate() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("TLS"), "{}", out.stderr);
 }
+
+#[test]
+fn keyring_from_environment_and_rotation_with_out() {
+    let (tmp, dir) = initialised();
+    // Move the keyring out of the data directory into an environment
+    // variable, as a Kubernetes Secret exposed as env would.
+    let keyring = std::fs::read_to_string(dir.join("keyring")).unwrap();
+    std::fs::remove_file(dir.join("keyring")).unwrap();
+    let mut cmd = palisade();
+    cmd.args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("PALISADE_KEYRING", &keyring);
+    let s = Server::start_cmd(&dir, &mut cmd).unwrap();
+    assert!(!dir.join("keyring").exists(), "an env keyring is never written to disk");
+    assert!(!s.stderr().contains(&keyring[..40]));
+    assert_eq!(s.stop(), 0);
+
+    // Rotation cannot write back into an environment variable…
+    let out = run(palisade()
+        .args(["keys", "rotate-root", "--data-dir"])
+        .arg(&dir)
+        .env("PALISADE_KEYRING", &keyring));
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("--out FILE"), "{}", out.stderr);
+    // …so it writes the rotated keyring where it is told, mode 0600.
+    let rotated = tmp.path().join("rotated-keyring");
+    let out = run(palisade()
+        .args(["keys", "rotate-root", "--data-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&rotated)
+        .env("PALISADE_KEYRING", &keyring));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mode(&rotated), 0o600);
+    let new_keyring = std::fs::read_to_string(&rotated).unwrap();
+
+    // The old keyring no longer opens the database; the new one does.
+    let mut old = palisade();
+    old.args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("PALISADE_KEYRING", &keyring);
+    let out = run(&mut old);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("keyring"), "{}", out.stderr);
+    let mut cmd = palisade();
+    cmd.args(["serve", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("PALISADE_KEYRING", &new_keyring);
+    let s = Server::start_cmd(&dir, &mut cmd).unwrap();
+    assert_eq!(s.stop(), 0);
+}
