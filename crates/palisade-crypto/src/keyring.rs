@@ -414,6 +414,16 @@ mod tests {
     }
 
     #[test]
+    fn checksum_format_is_pinned() {
+        // A keyring written by an independent script (the fuzz corpus seed,
+        // fixed test keys) must parse: the file format is a contract.
+        let text = include_str!("../../../fuzz/corpus/keyring_text/valid-test-only");
+        let k = Keyring::from_text(text).unwrap();
+        assert_eq!(k.installation_uid().to_string(), "0123456789ab");
+        assert_eq!(k.hash_salt(), &Key32::from_bytes([3; 32]));
+    }
+
+    #[test]
     fn file_mode_enforced() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("keyring");

@@ -517,7 +517,10 @@ fn keyring_from_environment_and_rotation_with_out() {
         .args(["--listen", "127.0.0.1:0"])
         .env("PALISADE_KEYRING", &keyring);
     let s = Server::start_cmd(&dir, &mut cmd).unwrap();
-    assert!(!dir.join("keyring").exists(), "an env keyring is never written to disk");
+    assert!(
+        !dir.join("keyring").exists(),
+        "an env keyring is never written to disk"
+    );
     assert!(!s.stderr().contains(&keyring[..40]));
     assert_eq!(s.stop(), 0);
 
