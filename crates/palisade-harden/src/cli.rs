@@ -64,7 +64,7 @@ pub enum HardenCommand {
     },
     /// List the check catalogue.
     Checks {
-        /// Output format (table or json).
+        /// Output format: table, or json (junit and sarif also print JSON).
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -77,16 +77,26 @@ pub const EXIT_FINDINGS: u8 = 1;
 /// Exit code: the command could not run.
 pub const EXIT_ERROR: u8 = 2;
 
-fn fail(e: impl std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "palisade harden: {e}");
-    ExitCode::from(EXIT_ERROR)
+struct Io<'a> {
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
 }
 
-fn emit(text: &str) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::from(EXIT_PASS),
-        Err(e) => fail(e),
+impl Io<'_> {
+    fn fail(&mut self, e: impl std::fmt::Display) -> ExitCode {
+        let _ = writeln!(self.err, "palisade harden: {e}");
+        ExitCode::from(EXIT_ERROR)
+    }
+
+    fn emit(&mut self, text: &str) -> ExitCode {
+        match self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|()| self.out.flush())
+        {
+            Ok(()) => ExitCode::from(EXIT_PASS),
+            Err(e) => self.fail(e),
+        }
     }
 }
 
@@ -119,35 +129,49 @@ fn journal_text(j: &Journal) -> String {
     s
 }
 
-/// Run a `palisade harden` subcommand.
+/// Run a `palisade harden` subcommand on the process's stdout and stderr.
 pub fn run(cmd: HardenCommand) -> ExitCode {
+    let tty = std::io::stderr().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    run_with(cmd, &mut out, &mut err, tty)
+}
+
+/// Run a subcommand writing the report to `out` and errors (and, when
+/// `progress` is true, progress lines) to `err`.
+pub fn run_with(
+    cmd: HardenCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: bool,
+) -> ExitCode {
+    let mut io = Io { out, err };
     match cmd {
         HardenCommand::Scan {
             root,
             profile,
             output,
         } => {
-            let tty = std::io::stderr().is_terminal();
-            let progress = |done: usize, total: usize, id: &str| {
-                if tty {
-                    let mut e = std::io::stderr().lock();
+            let err = &mut *io.err;
+            let on_progress = |done: usize, total: usize, id: &str| {
+                if progress {
                     if done < total {
-                        let _ = write!(e, "\r\x1b[K[{done}/{total}] {id}");
+                        let _ = write!(err, "\r\x1b[K[{done}/{total}] {id}");
                     } else {
-                        let _ = write!(e, "\r\x1b[K");
+                        let _ = write!(err, "\r\x1b[K");
                     }
-                    let _ = e.flush();
+                    let _ = err.flush();
                 }
             };
-            let report = match crate::scan_with_progress(&root, &profile, progress) {
+            let report = match crate::scan_with_progress(&root, &profile, on_progress) {
                 Ok(r) => r,
-                Err(e) => return fail(e),
+                Err(e) => return io.fail(e),
             };
             let text = match render(&report, output) {
                 Ok(t) => t,
-                Err(e) => return fail(e),
+                Err(e) => return io.fail(e),
             };
-            let code = emit(&text);
+            let code = io.emit(&text);
             if code != ExitCode::from(EXIT_PASS) {
                 return code;
             }
@@ -162,23 +186,23 @@ pub fn run(cmd: HardenCommand) -> ExitCode {
             profile,
             dry_run,
         } => match crate::fix(&root, &FixOptions { profile, dry_run }) {
-            Ok(j) => emit(&journal_text(&j)),
-            Err(e) => fail(e),
+            Ok(j) => io.emit(&journal_text(&j)),
+            Err(e) => io.fail(e),
         },
         HardenCommand::Rollback { root } => match crate::rollback(&root) {
-            Ok(j) => emit(&format!("restored {} recorded state(s)\n", j.entries.len())),
-            Err(e) => fail(e),
+            Ok(j) => io.emit(&format!("restored {} recorded state(s)\n", j.entries.len())),
+            Err(e) => io.fail(e),
         },
         HardenCommand::Checks { output } => {
             let checks = match catalogue::catalogue() {
                 Ok(c) => c,
-                Err(e) => return fail(e),
+                Err(e) => return io.fail(e),
             };
             let text = match output {
                 Output::Json | Output::Sarif | Output::Junit => {
                     match serde_json::to_string_pretty(checks) {
                         Ok(t) => t,
-                        Err(e) => return fail(e),
+                        Err(e) => return io.fail(e),
                     }
                 }
                 Output::Table => {
@@ -204,7 +228,7 @@ pub fn run(cmd: HardenCommand) -> ExitCode {
                     s
                 }
             };
-            emit(&text)
+            io.emit(&text)
         }
     }
 }

@@ -335,7 +335,6 @@ pub fn render_sarif(r: &Report) -> Result<String> {
             "tool": { "driver": {
                 "name": "palisade-harden",
                 "version": r.tool_version,
-                "informationUri": "https://github.com/palisade",
                 "rules": rules,
             }},
             "properties": { "root": r.root, "profile": r.profile },

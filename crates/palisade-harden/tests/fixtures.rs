@@ -397,48 +397,156 @@ fn json_output_is_stable() {
     }
 }
 
+fn run_cli(
+    cmd: palisade_harden::cli::HardenCommand,
+    progress: bool,
+) -> (std::process::ExitCode, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = palisade_harden::cli::run_with(cmd, &mut out, &mut err, progress);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
 #[test]
-fn cli_exit_codes() {
-    use palisade_harden::cli::{HardenCommand, Output, run};
+fn cli_exit_codes_and_outputs() {
+    use palisade_harden::cli::{HardenCommand, Output};
     use std::process::ExitCode;
     let good = compliant_host();
-    let code = run(HardenCommand::Scan {
-        root: good.root().to_path_buf(),
-        profile: "level2".into(),
-        output: Output::Json,
-    });
+    let (code, out, err) = run_cli(
+        HardenCommand::Scan {
+            root: good.root().to_path_buf(),
+            profile: "level2".into(),
+            output: Output::Json,
+        },
+        false,
+    );
     if is_root() {
-        assert_eq!(code, ExitCode::from(0));
+        assert_eq!(code, ExitCode::from(0), "{out}");
     }
+    assert!(err.is_empty(), "no progress without a terminal: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["profile"], "level2");
+
     let bad = noncompliant_host();
-    let code = run(HardenCommand::Scan {
-        root: bad.root().to_path_buf(),
-        profile: "level1".into(),
-        output: Output::Sarif,
-    });
+    let (code, out, err) = run_cli(
+        HardenCommand::Scan {
+            root: bad.root().to_path_buf(),
+            profile: "level1".into(),
+            output: Output::Sarif,
+        },
+        true,
+    );
     assert_eq!(code, ExitCode::from(1));
-    let code = run(HardenCommand::Scan {
-        root: "/nonexistent/root".into(),
-        profile: "level1".into(),
-        output: Output::Table,
-    });
-    assert_eq!(code, ExitCode::from(2));
-    let code = run(HardenCommand::Scan {
-        root: good.root().to_path_buf(),
-        profile: "nope".into(),
-        output: Output::Junit,
-    });
-    assert_eq!(code, ExitCode::from(2));
-    assert_eq!(
-        run(HardenCommand::Checks {
-            output: Output::Json
-        }),
-        ExitCode::from(0)
+    assert!(err.contains("[0/"), "progress when asked: {err:?}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+
+    let (code, out, _) = run_cli(
+        HardenCommand::Scan {
+            root: bad.root().to_path_buf(),
+            profile: "level1".into(),
+            output: Output::Junit,
+        },
+        false,
     );
-    assert_eq!(
-        run(HardenCommand::Rollback {
-            root: good.root().to_path_buf()
-        }),
-        ExitCode::from(2)
+    assert_eq!(code, ExitCode::from(1));
+    assert!(out.starts_with("<?xml") && out.contains("<failure"));
+    let (_, out, _) = run_cli(
+        HardenCommand::Scan {
+            root: bad.root().to_path_buf(),
+            profile: "level1".into(),
+            output: Output::Table,
+        },
+        false,
     );
+    assert!(out.contains("FAIL   ssh-permit-root-login"), "{out}");
+
+    let (code, _, err) = run_cli(
+        HardenCommand::Scan {
+            root: "/nonexistent/root".into(),
+            profile: "level1".into(),
+            output: Output::Table,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(2));
+    assert!(err.contains("palisade harden:"));
+    let (code, _, err) = run_cli(
+        HardenCommand::Scan {
+            root: good.root().to_path_buf(),
+            profile: "nope".into(),
+            output: Output::Json,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(2));
+    assert!(err.contains("unknown profile"));
+
+    let (code, out, _) = run_cli(
+        HardenCommand::Checks {
+            output: Output::Json,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+            > 150
+    );
+    let (code, out, _) = run_cli(
+        HardenCommand::Checks {
+            output: Output::Table,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(out.contains("rationale:") && out.contains("CIS Kubernetes Benchmark v1.12 1.2.6"));
+
+    let (code, out, _) = run_cli(
+        HardenCommand::Fix {
+            root: bad.root().to_path_buf(),
+            profile: "level1".into(),
+            dry_run: true,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(
+        out.contains("would change:") && out.contains("manual: firewall"),
+        "{out}"
+    );
+    let (code, out, _) = run_cli(
+        HardenCommand::Fix {
+            root: bad.root().to_path_buf(),
+            profile: "level1".into(),
+            dry_run: false,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(out.contains("changed:"));
+    let (code, out, _) = run_cli(
+        HardenCommand::Rollback {
+            root: bad.root().to_path_buf(),
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(out.starts_with("restored "));
+    let (code, _, err) = run_cli(
+        HardenCommand::Rollback {
+            root: good.root().to_path_buf(),
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(2));
+    assert!(err.contains("journal"));
 }

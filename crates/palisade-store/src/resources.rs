@@ -7,7 +7,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::sealer::Sealer;
-use crate::sql::{Scope, SqlStore, constraint, cursor, page_of, parse_uid};
+use crate::sql::{
+    Scope, SqlStore, commit_if_affected, constraint, cursor, ensure_project, page_of, parse_uid,
+};
 use crate::{NewCloudAccount, NewCluster, Page, PageRequest, Result, StoreError};
 
 fn invalid(e: palisade_core::CoreError) -> StoreError {
@@ -56,12 +58,7 @@ macro_rules! delete_one {
             .execute(&mut *tx)
             .await
             .map_err(|e| constraint(e, "in use"))?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_if_affected(tx, done).await
     }};
 }
 
@@ -173,12 +170,7 @@ impl SqlStore {
             .bind(uid.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_if_affected(tx, done).await
     }
 
     pub(crate) async fn cloud_account_create(
@@ -193,14 +185,7 @@ impl SqlStore {
         self.with_fresh_uid(|uid| async move {
             let now = self.now();
             let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            let owned = sqlx::query("SELECT 1 FROM projects WHERE tenant_uid = $1 AND uid = $2")
-                .bind(tenant.to_string())
-                .bind(project.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if owned.is_none() {
-                return Err(StoreError::NotFound);
-            }
+            ensure_project(&mut tx, tenant, project).await?;
             let (v, dek) = self.tenant_key(&mut tx, tenant, None).await?;
             let sealed = Sealer::seal(
                 &dek,
@@ -323,14 +308,7 @@ impl SqlStore {
         self.with_fresh_uid(|uid| async move {
             let now = self.now();
             let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            let owned = sqlx::query("SELECT 1 FROM projects WHERE tenant_uid = $1 AND uid = $2")
-                .bind(tenant.to_string())
-                .bind(project.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if owned.is_none() {
-                return Err(StoreError::NotFound);
-            }
+            ensure_project(&mut tx, tenant, project).await?;
             if let Some(account) = new.cloud_account_uid {
                 let same_project = sqlx::query(
                     "SELECT 1 FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",

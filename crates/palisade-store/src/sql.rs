@@ -366,6 +366,35 @@ impl SqlStore {
     }
 }
 
+/// Commits when the statement touched a row; otherwise rolls back and
+/// answers `NotFound` (missing, or owned by another tenant).
+pub(crate) async fn commit_if_affected(
+    tx: Transaction<'static, Any>,
+    done: sqlx::any::AnyQueryResult,
+) -> Result<()> {
+    if done.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `NotFound` unless `project` belongs to `tenant`.
+pub(crate) async fn ensure_project(
+    tx: &mut Transaction<'static, Any>,
+    tenant: Uid,
+    project: Uid,
+) -> Result<()> {
+    sqlx::query("SELECT 1 FROM projects WHERE tenant_uid = $1 AND uid = $2")
+        .bind(tenant.to_string())
+        .bind(project.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|_| ())
+        .ok_or(StoreError::NotFound)
+}
+
 /// True when a database error is a primary-key (UID) collision.
 fn is_pk_collision(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {

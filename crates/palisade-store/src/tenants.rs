@@ -5,7 +5,9 @@ use palisade_core::model::{Tenant, validate_name};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Scope, SqlStore, constraint, cursor, page_of, parse_uid, to_u32};
+use crate::sql::{
+    Scope, SqlStore, commit_if_affected, constraint, cursor, page_of, parse_uid, to_u32,
+};
 use crate::{Page, PageRequest, Result, RotationReport, StoreError};
 
 fn tenant_row(row: &AnyRow) -> Result<Tenant> {
@@ -103,11 +105,7 @@ impl SqlStore {
             .bind(uid.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
+        commit_if_affected(tx, done).await?;
         self.sealer.forget_tenant(uid);
         Ok(())
     }

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::sealer::Sealer;
-use crate::sql::{Scope, SqlStore, constraint, cursor, page_of, parse_uid};
+use crate::sql::{Scope, SqlStore, commit_if_affected, constraint, cursor, page_of, parse_uid};
 use crate::{NewUser, Page, PageRequest, Result, StoreError, UserCredentials};
 
 macro_rules! columns {
@@ -172,12 +172,7 @@ impl SqlStore {
             .bind(tenant.to_string())
             .bind(uid.to_string());
         let done = q.execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_if_affected(tx, done).await
     }
 
     pub(crate) async fn user_set_password(
@@ -219,11 +214,6 @@ impl SqlStore {
             .bind(uid.to_string())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_if_affected(tx, done).await
     }
 }

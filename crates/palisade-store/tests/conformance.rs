@@ -76,8 +76,8 @@ impl Harness {
         .await
     }
 
-    /// Runs raw SQL as an attacker with write access to the database would.
-    async fn raw(&self, sql: &str, binds: &[&str]) -> u64 {
+    /// A transaction that sees every tenant's rows (RLS scope `*` on PostgreSQL).
+    async fn platform_tx(&self) -> sqlx::Transaction<'static, sqlx::Any> {
         let mut tx = self.store.pool().begin().await.unwrap();
         if self.store.backend() == Backend::Postgres {
             sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
@@ -85,6 +85,12 @@ impl Harness {
                 .await
                 .unwrap();
         }
+        tx
+    }
+
+    /// Runs raw SQL as an attacker with write access to the database would.
+    async fn raw(&self, sql: &str, binds: &[&str]) -> u64 {
+        let mut tx = self.platform_tx().await;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
         for b in binds {
             q = q.bind((*b).to_owned());
@@ -95,13 +101,7 @@ impl Harness {
     }
 
     async fn raw_text(&self, sql: &str, bind: &str) -> String {
-        let mut tx = self.store.pool().begin().await.unwrap();
-        if self.store.backend() == Backend::Postgres {
-            sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
+        let mut tx = self.platform_tx().await;
         let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .bind(bind.to_owned())
             .fetch_one(&mut *tx)
@@ -744,13 +744,7 @@ async fn wrong_keyring_refused_and_database_untouched(h: &Harness) {
 }
 
 async fn snapshot(h: &Harness) -> Vec<String> {
-    let mut tx = h.store.pool().begin().await.unwrap();
-    if h.store.backend() == Backend::Postgres {
-        sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
+    let mut tx = h.platform_tx().await;
     let mut out = Vec::new();
     for sql in [
         "SELECT uid || name FROM tenants ORDER BY uid",

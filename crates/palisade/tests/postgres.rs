@@ -17,14 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use palisade_store::testing::{PgTestDb, services_required};
-use support::{Server, client, palisade, run};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{Server, client, palisade, rt, run};
 
 #[test]
 fn serve_on_postgres_and_restart() {
@@ -294,30 +287,17 @@ fn verify_full_tls_and_scram() {
     );
     assert_eq!(s.stop(), 0);
 
-    // A CA that did not sign the server's certificate: refused, no secret echoed.
-    let wrong_ca = dir.join("tls/ca.pem");
-    let out = run(palisade()
-        .args(["serve", "--data-dir"])
-        .arg(tmp.path().join("d2"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &url("verify-full", &wrong_ca),
-        ]));
-    assert_ne!(out.code, 0, "{}", out.stdout);
-    assert!(!out.stderr.contains("app-secret-pw"), "{}", out.stderr);
-
-    // Without TLS the server refuses the connection (hostnossl reject).
-    let out = run(palisade()
-        .args(["serve", "--data-dir"])
-        .arg(tmp.path().join("d3"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &url("disable", &pg.ca),
-        ]));
-    assert_ne!(out.code, 0);
-    assert!(!out.stderr.contains("app-secret-pw"), "{}", out.stderr);
+    // A CA that did not sign the server's certificate, and a connection
+    // without TLS (hostnossl reject): both refused, no secret echoed.
+    for (name, mode, ca) in [
+        ("d2", "verify-full", dir.join("tls/ca.pem")),
+        ("d3", "disable", pg.ca.clone()),
+    ] {
+        let out = run(palisade()
+            .args(["serve", "--data-dir"])
+            .arg(tmp.path().join(name))
+            .args(["--listen", "127.0.0.1:0", "--database-url", &url(mode, &ca)]));
+        assert_ne!(out.code, 0, "{mode}: {}", out.stdout);
+        assert!(!out.stderr.contains("app-secret-pw"), "{}", out.stderr);
+    }
 }

@@ -15,14 +15,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Server, client, mode, palisade, run, tree_bytes};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{Server, client, mode, palisade, rt, run, tree_bytes};
 
 #[test]
 fn first_start_creates_the_contract_files_and_serves_https_only() {

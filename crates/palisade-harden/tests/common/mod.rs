@@ -216,6 +216,7 @@ pub fn compliant_host() -> Fixture {
         ("apparmor", "3.0.8-3"),
         ("aide", "0.18.3-1+deb12u3"),
         ("unattended-upgrades", "2.9.1+nmu3"),
+        ("auditd", "1:3.0.9-1"),
     ] {
         status.push_str(&dpkg_entry(p, v));
     }
@@ -229,6 +230,8 @@ pub fn compliant_host() -> Fixture {
         )
         .write("/lib/systemd/system/cron.service", "[Unit]\n", 0o644)
         .write("/lib/systemd/system/nftables.service", "[Unit]\n", 0o644)
+        .write("/lib/systemd/system/auditd.service", "[Unit]\n", 0o644)
+        .link("/lib/systemd/system/auditd.service", "/etc/systemd/system/multi-user.target.wants/auditd.service")
         .link("/lib/systemd/system/cron.service", "/etc/systemd/system/multi-user.target.wants/cron.service")
         .link("/lib/systemd/system/nftables.service", "/etc/systemd/system/sysinit.target.wants/nftables.service")
         .write(

@@ -13,6 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A single-threaded runtime for the async parts of a test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_palisade");
 
 /// A `palisade` command with a clean environment (no inherited PALISADE_*).
