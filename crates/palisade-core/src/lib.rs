@@ -7,8 +7,10 @@
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod password_policy;
 pub mod uid;
 
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use error::CoreError;
+pub use password_policy::{PasswordPolicy, PolicyViolation};
 pub use uid::Uid;

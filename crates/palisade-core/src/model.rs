@@ -51,6 +51,35 @@ impl UserStatus {
     }
 }
 
+/// What a user may administer until role-based access control lands:
+/// tenant admins manage their tenant's users and settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserRole {
+    /// Manages users, API keys of others, and tenant settings.
+    TenantAdmin,
+    /// Manages only themselves.
+    Member,
+}
+
+impl UserRole {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::TenantAdmin => "tenant-admin",
+            UserRole::Member => "member",
+        }
+    }
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tenant-admin" => Some(UserRole::TenantAdmin),
+            "member" => Some(UserRole::Member),
+            _ => None,
+        }
+    }
+}
+
 /// A user of one tenant. The email is the login ID within that tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -66,6 +95,10 @@ pub struct User {
     pub status: UserStatus,
     /// True until the user sets a password of their own.
     pub must_change_password: bool,
+    /// Administrative role.
+    pub role: UserRole,
+    /// When the password was last set (0 when never).
+    pub password_changed_at: Timestamp,
     /// Creation time.
     pub created_at: Timestamp,
 }

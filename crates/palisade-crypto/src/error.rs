@@ -47,4 +47,8 @@ pub enum CryptoError {
     /// Password hashing failed (parameters or an unparseable stored hash).
     #[error("password hashing: {0}")]
     Password(String),
+    /// A TOTP secret, enrolment URI or QR code could not be made; the message
+    /// says which input was refused (never its value).
+    #[error("TOTP: {0}")]
+    Totp(&'static str),
 }

@@ -13,9 +13,11 @@ pub mod error;
 pub mod keyring;
 pub mod password;
 pub mod secret;
+pub mod totp;
 
 pub use blind::email_index;
 pub use envelope::{Aad, Envelope};
 pub use error::CryptoError;
 pub use keyring::Keyring;
 pub use secret::Key32;
+pub use totp::TotpSecret;

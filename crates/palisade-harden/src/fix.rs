@@ -245,8 +245,16 @@ impl Fixer<'_> {
         Ok(())
     }
 
+    /// Edit an existing configuration file: a symlink is followed (inside
+    /// the root) and its target is written and journaled.
+    fn edit_file(&mut self, path: &str, content: &[u8]) -> Result<bool> {
+        let target = self.fs.in_root(&self.fs.resolve(path, true)?);
+        self.write_file(&target, content, 0o644)
+    }
+
     /// Write a whole file (journaled), keeping mode/owner of an existing
-    /// file or using `mode` and root:root for a new one.
+    /// file or using `mode` and root:root for a new one. A symlink at
+    /// `path` is refused (a planted link must not redirect our drop-ins).
     fn write_file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<bool> {
         if let Ok(old) = self.fs.read(path)
             && old == content
@@ -447,7 +455,7 @@ fn apply_ssh(
             "# Added by palisade harden fix: drop-ins must come first (first value wins).\n\
              Include /etc/ssh/sshd_config.d/*.conf\n{text}"
         );
-        if fx.write_file(main, new.as_bytes(), 0o600)? {
+        if fx.edit_file(main, new.as_bytes())? {
             changes.push(Change {
                 checks: ssh.values().flat_map(|v| v.1.clone()).collect(),
                 description: format!(
@@ -539,10 +547,7 @@ fn apply_sysctl(
             }
             out.push_str(line);
         }
-        if changed
-            && fx.fs.symlink_metadata(file).is_ok_and(|m| m.is_file())
-            && fx.write_file(file, out.as_bytes(), 0o644)?
-        {
+        if changed && fx.edit_file(file, out.as_bytes())? {
             changes.push(Change {
                 checks: checks.clone(),
                 description: format!("commented out conflicting settings in {file}"),

@@ -5,7 +5,7 @@
 //! image, a chroot, a mounted disk) against a check catalogue kept as data
 //! ([`catalogue`]), evaluated by typed evaluators ([`eval`]) over real
 //! parsers ([`parse`]); it remediates idempotently with a journal
-//! ([`fix`]) and reports as a table, JSON, JUnit XML or SARIF ([`report`]).
+//! ([`mod@fix`]) and reports as a table, JSON, JUnit XML or SARIF ([`report`]).
 //! [`cli`] is the `palisade harden …` entry the binary calls.
 //!
 //! Everything under the root is read through [`rootfs::RootFs`], which

@@ -364,6 +364,35 @@ mod tests {
         assert_eq!(fs.users().len(), 2);
     }
 
+    proptest::proptest! {
+        /// Whatever the path and whatever links the root holds, resolution
+        /// stays inside the root.
+        #[test]
+        fn resolution_never_leaves_the_root(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["..", ".", "etc", "up", "abs", "rel", "loop", "x", ""]),
+                0..12,
+            ),
+            leading in proptest::bool::ANY,
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let r = d.path();
+            std::fs::create_dir_all(r.join("etc")).unwrap();
+            let _ = symlink("../../../../..", r.join("up"));
+            let _ = symlink("/", r.join("abs"));
+            let _ = symlink("etc/../..", r.join("rel"));
+            let _ = symlink("loop", r.join("loop"));
+            let _ = symlink("/../../etc", r.join("etc/x"));
+            let fs = RootFs::open(r).unwrap();
+            let path = format!("{}{}", if leading { "/" } else { "" }, parts.join("/"));
+            for follow in [true, false] {
+                if let Ok(p) = fs.resolve(&path, follow) {
+                    proptest::prop_assert!(p.starts_with(fs.root()), "{path} -> {}", p.display());
+                }
+            }
+        }
+    }
+
     #[test]
     fn glob_in_root() {
         let d = tempfile::tempdir().unwrap();

@@ -372,6 +372,41 @@ fn symlinks_never_leave_the_root() {
 }
 
 #[test]
+fn symlinked_config_files_are_edited_at_their_in_root_target() {
+    let f = noncompliant_host();
+    // sysctl.conf as a link (as on newer Debian), sshd_config as an absolute link.
+    let sc = std::fs::read_to_string(f.host("/etc/sysctl.conf")).unwrap();
+    f.write("/etc/sysctl.d/99-sysctl.conf", &sc, 0o644);
+    std::fs::remove_file(f.host("/etc/sysctl.conf")).unwrap();
+    f.link("sysctl.d/99-sysctl.conf", "/etc/sysctl.conf");
+    let main = std::fs::read_to_string(f.host("/etc/ssh/sshd_config")).unwrap();
+    f.write("/etc/ssh/real/sshd_config", &main, 0o600);
+    f.link("/etc/ssh/real/sshd_config", "/etc/ssh/sshd_config");
+    let before = f.snapshot();
+    fix(f.root(), &FixOptions::default()).unwrap();
+    let r = scan(f.root(), "level1").unwrap();
+    assert!(
+        r.findings
+            .iter()
+            .all(|x| !(x.status == Status::Fail && x.fixable))
+    );
+    // Links are still links; their targets were edited.
+    assert!(
+        std::fs::symlink_metadata(f.host("/etc/sysctl.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(f.host("/etc/ssh/real/sshd_config"))
+            .unwrap()
+            .starts_with("# Added by palisade")
+    );
+    rollback(f.root()).unwrap();
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
 fn json_output_is_stable() {
     let r = scan(compliant_host().root(), "level1").unwrap();
     let v: serde_json::Value =

@@ -226,6 +226,7 @@ pub async fn ensure_platform(
                 display_name: "Platform administrator".into(),
                 password_hash: Some(hash),
                 must_change_password: true,
+                role: palisade_core::model::UserRole::TenantAdmin,
             },
         )
         .await

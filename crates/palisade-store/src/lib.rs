@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod identity;
 pub mod keys;
 pub mod migrate;
 mod resources;
@@ -25,10 +26,13 @@ mod users;
 
 use async_trait::async_trait;
 use palisade_core::Uid;
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserStatus};
+use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserRole, UserStatus};
 use secrecy::SecretString;
 
 pub use error::StoreError;
+pub use identity::{
+    ApiKey, IdentityStore, RefreshOutcome, Session, TenantSecurity, Throttle, TotpRecord,
+};
 pub use keys::{KeyringHandle, KeyringSource};
 pub use sql::{Backend, Database, SqlStore, StoreOptions, UidSource};
 
@@ -74,6 +78,8 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     /// Force a password change at next login.
     pub must_change_password: bool,
+    /// Administrative role.
+    pub role: UserRole,
 }
 
 /// What login needs: the user and their password hash.
@@ -116,7 +122,7 @@ pub struct RotationReport {
 
 /// The storage API. Implemented for SQLite and PostgreSQL by [`SqlStore`].
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
     /// Which back end this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.

@@ -2,7 +2,7 @@
 //! keyed blind index of the email.
 
 use palisade_core::Uid;
-use palisade_core::model::{User, UserStatus, validate_email};
+use palisade_core::model::{User, UserRole, UserStatus, validate_email};
 use palisade_crypto::email_index;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -13,7 +13,7 @@ use crate::{NewUser, Page, PageRequest, Result, StoreError, UserCredentials};
 
 macro_rules! columns {
     () => {
-        "uid, tenant_uid, email_enc, display_name_enc, password_hash, must_change_password, status, created_at"
+        "uid, tenant_uid, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at"
     };
 }
 
@@ -42,6 +42,12 @@ impl SqlStore {
             status: UserStatus::parse(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has status {status:?}")))?,
             must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+            role: {
+                let r: String = row.try_get("role")?;
+                UserRole::parse(&r)
+                    .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has role {r:?}")))?
+            },
+            password_changed_at: row.try_get("password_changed_at")?,
             created_at: row.try_get("created_at")?,
         };
         Ok((user, row.try_get("password_hash")?))
@@ -67,7 +73,7 @@ impl SqlStore {
                 new.display_name.as_bytes(),
             )?;
             sqlx::query(
-                "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)",
+                "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
             )
             .bind(uid.to_string())
             .bind(tenant.to_string())
@@ -76,6 +82,8 @@ impl SqlStore {
             .bind(name_enc)
             .bind(new.password_hash.clone())
             .bind(i64::from(new.must_change_password))
+            .bind(new.role.as_str())
+            .bind(if new.password_hash.is_some() { now } else { 0 })
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -88,6 +96,8 @@ impl SqlStore {
                 display_name: new.display_name.clone(),
                 status: UserStatus::Active,
                 must_change_password: new.must_change_password,
+                role: new.role,
+                password_changed_at: if new.password_hash.is_some() { now } else { 0 },
                 created_at: now,
             })
         })
@@ -186,7 +196,7 @@ impl SqlStore {
         self.user_update(
             tenant,
             uid,
-            "UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE tenant_uid = $4 AND uid = $5",
+            "UPDATE users SET password_hash = $1, must_change_password = $2, password_changed_at = $3, updated_at = $3 WHERE tenant_uid = $4 AND uid = $5",
             move |q| q.bind(hash).bind(i64::from(must_change)),
         )
         .await

@@ -24,6 +24,9 @@ pub enum Command {
     /// Manage the installation keyring.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// CIS host and Kubernetes-node hardening: scan, fix, roll back.
+    #[command(subcommand)]
+    Harden(palisade_harden::cli::HardenCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // The scanner is synchronous and needs no runtime.
+    let args = match args.command {
+        cli::Command::Harden(cmd) => return palisade_harden::cli::run(cmd),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,10 +28,13 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match args.command {
+        match args {
             cli::Command::Serve(opts) => serve::run(opts).await,
             cli::Command::Config(cli::ConfigCommand::Check(opts)) => serve::check(opts),
             cli::Command::Keys(cli::KeysCommand::RotateRoot(opts)) => keys::rotate_root(opts).await,
+            cli::Command::Harden(_) => Err(anyhow::anyhow!(
+                "internal: harden runs before the async runtime starts"
+            )),
         }
     });
     match result {

@@ -58,6 +58,59 @@ pub struct Manifests {
     pub broken: BTreeMap<String, String>,
 }
 
+/// Deepest YAML nesting accepted (flow brackets, indentation columns,
+/// `- ` chains). yaml-rust2 recurses per level; a hostile file must not be
+/// able to overflow the stack.
+pub const MAX_YAML_DEPTH: usize = 128;
+
+/// Reject text nested deeper than [`MAX_YAML_DEPTH`] before parsing.
+fn check_depth(text: &str) -> Result<(), String> {
+    let too_deep = || Err(format!("YAML nested deeper than {MAX_YAML_DEPTH} levels"));
+    let mut flow = 0usize;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if indent > MAX_YAML_DEPTH * 4 {
+            return too_deep();
+        }
+        let mut rest = line.trim_start();
+        let mut dashes = 0usize;
+        while let Some(r) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+            dashes += 1;
+            rest = r.trim_start();
+        }
+        if dashes > MAX_YAML_DEPTH {
+            return too_deep();
+        }
+        for c in line.chars() {
+            match c {
+                '[' | '{' => {
+                    flow += 1;
+                    if flow > MAX_YAML_DEPTH {
+                        return too_deep();
+                    }
+                }
+                ']' | '}' => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse YAML documents with the nesting bound and on a thread with a
+/// generous stack, so no input can crash the scanner.
+pub fn load_yaml(text: &str) -> Result<Vec<Yaml>, String> {
+    check_depth(text)?;
+    let owned = text.to_string();
+    std::thread::Builder::new()
+        .name("yaml".to_string())
+        .stack_size(64 * 1024 * 1024)
+        .spawn(move || YamlLoader::load_from_str(&owned).map_err(|e| format!("invalid YAML: {e}")))
+        .map_err(|e| format!("cannot start YAML parser: {e}"))?
+        .join()
+        .map_err(|_| "YAML parser failed".to_string())?
+}
+
 /// Known control-plane components.
 pub const COMPONENTS: &[&str] = &[
     "kube-apiserver",
@@ -109,7 +162,7 @@ pub fn parse_flags(tokens: &[String]) -> BTreeMap<String, String> {
 /// Parse one static-pod manifest; returns (component, flags of its first
 /// container).
 pub fn parse_manifest(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
-    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    let docs = load_yaml(text)?;
     let doc = docs.first().ok_or("empty document")?;
     let container = get(doc, "spec")
         .and_then(|s| get(s, "containers"))
@@ -303,9 +356,9 @@ pub fn load_kubelet(fs: &RootFs) -> Kubelet {
         .unwrap_or_else(|| KUBELET_CONFIG.to_string());
     if fs.exists(&config) {
         match fs.read_to_string(&config) {
-            Ok(text) => match YamlLoader::load_from_str(&text) {
+            Ok(text) => match load_yaml(&text) {
                 Ok(docs) => k.config = docs.into_iter().next(),
-                Err(e) => k.problems.push(format!("{config}: invalid YAML: {e}")),
+                Err(e) => k.problems.push(format!("{config}: {e}")),
             },
             Err(e) => k.problems.push(e.to_string()),
         }
@@ -392,6 +445,25 @@ spec:
         );
         assert_eq!(k.setting("read-only-port", "readOnlyPort").unwrap(), "0");
         assert!(k.setting("x", "no.such.path").is_none());
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_an_error_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+        assert!(parse_manifest(&deep).unwrap_err().contains("nested deeper"));
+        let deep = (0..5000)
+            .map(|i| format!("{}b:\n", " ".repeat(i)))
+            .collect::<String>();
+        assert!(parse_manifest(&deep).unwrap_err().contains("nested deeper"));
+        let deep = format!("{}x\n", "- ".repeat(100_000));
+        assert!(parse_manifest(&deep).unwrap_err().contains("nested deeper"));
+        // Nesting within the bound still parses.
+        let ok = format!(
+            "spec: {{containers: [{{command: [x]}}]}}\nz: {}1{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(parse_manifest(&ok).is_ok());
     }
 
     proptest! {
