@@ -11,6 +11,8 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 
+pub use reqwest::Method;
+
 /// Errors from the client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,6 +47,20 @@ pub struct Answer<T> {
     pub body: T,
 }
 
+/// A root store holding exactly the certificates in `ca_pem`.
+fn roots_from_pem(ca_pem: &[u8]) -> Result<rustls::RootCertStore, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(cert.map_err(|e| ClientError::Ca(e.to_string()))?)
+            .map_err(|e| ClientError::Ca(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(ClientError::Ca("no PEM certificate found".into()));
+    }
+    Ok(roots)
+}
+
 /// A Palisade API client.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -56,23 +72,29 @@ impl Client {
     /// A client for `base_url` (e.g. `https://127.0.0.1:8443`) trusting only
     /// the CA certificates in `ca_pem`.
     pub fn new(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
-        let mut roots = rustls::RootCertStore::empty();
-        let mut n = 0;
-        for cert in CertificateDer::pem_slice_iter(ca_pem) {
-            let cert = cert.map_err(|e| ClientError::Ca(e.to_string()))?;
-            roots
-                .add(cert)
-                .map_err(|e| ClientError::Ca(e.to_string()))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(ClientError::Ca("no PEM certificate found".into()));
-        }
-        Self::with_roots(base_url, roots)
+        Self::build(base_url, roots_from_pem(ca_pem)?, None)
     }
 
     /// A client with an explicit root store (an empty one trusts nothing).
     pub fn with_roots(base_url: &str, roots: rustls::RootCertStore) -> Result<Self, ClientError> {
+        Self::build(base_url, roots, None)
+    }
+
+    /// Like [`Client::new`], connecting from a given local address (tests
+    /// use other loopback addresses to act as other clients).
+    pub fn new_from(
+        base_url: &str,
+        ca_pem: &[u8],
+        local: std::net::IpAddr,
+    ) -> Result<Self, ClientError> {
+        Self::build(base_url, roots_from_pem(ca_pem)?, Some(local))
+    }
+
+    fn build(
+        base_url: &str,
+        roots: rustls::RootCertStore,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Self, ClientError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -80,6 +102,7 @@ impl Client {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let http = reqwest::Client::builder()
+            .local_address(local)
             .tls_backend_preconfigured(tls)
             .https_only(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -97,6 +120,76 @@ impl Client {
         Self::decode(resp).await
     }
 
+    /// Any call: `method path`, with an optional bearer token and JSON body.
+    /// An empty answer (204) decodes as JSON `null` (use `()` or `Option`).
+    pub async fn call<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<Answer<T>, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::decode(req.send().await?).await
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(
+        &self,
+        tenant: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Answer<palisade_proto::auth::LoginResponse>, ClientError> {
+        let body = palisade_proto::auth::LoginRequest {
+            tenant: tenant.into(),
+            email: email.into(),
+            password: password.into(),
+        };
+        self.call(reqwest::Method::POST, "/v1/auth/login", None, Some(&body))
+            .await
+    }
+
+    /// `POST /v1/auth/password`.
+    pub async fn change_password(
+        &self,
+        tenant: &str,
+        email: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<Answer<()>, ClientError> {
+        let body = palisade_proto::auth::PasswordChangeRequest {
+            tenant: tenant.into(),
+            email: email.into(),
+            current_password: current.into(),
+            new_password: new.into(),
+        };
+        self.call(
+            reqwest::Method::POST,
+            "/v1/auth/password",
+            None,
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Answer<palisade_proto::auth::LoginResponse>, ClientError> {
+        let body = palisade_proto::auth::RefreshRequest {
+            refresh_token: refresh_token.into(),
+        };
+        self.call(reqwest::Method::POST, "/v1/auth/refresh", None, Some(&body))
+            .await
+    }
+
     async fn decode<T: DeserializeOwned>(
         resp: reqwest::Response,
     ) -> Result<Answer<T>, ClientError> {
@@ -108,7 +201,8 @@ impl Client {
             .map(str::to_owned);
         let bytes = resp.bytes().await?;
         if (200..300).contains(&status) {
-            let body = serde_json::from_slice(&bytes)
+            let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            let body = serde_json::from_slice(bytes)
                 .map_err(|e| ClientError::Unexpected(format!("{status}: {e}")))?;
             return Ok(Answer {
                 status,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod keyring;
 pub mod password;
 pub mod secret;
+pub mod token;
 pub mod totp;
 
 pub use blind::email_index;

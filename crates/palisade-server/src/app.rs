@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use palisade_core::{Clock, Uid};
 use palisade_proto::{Health, REQUEST_UID_HEADER, codes};
@@ -27,11 +27,53 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Authentication.
+    pub auth: Arc<crate::auth::AuthState>,
 }
 
 /// The full router with every layer.
 pub fn app(state: AppState) -> Router {
+    use crate::routes::{apikeys, auth, mfa, settings, users};
+    let auth_routes = Router::new()
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/mfa", post(auth::mfa))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/password", post(auth::change_password))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::rate_limit,
+        ));
     Router::new()
+        .merge(auth_routes)
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/v1/me", get(users::me))
+        .route("/v1/me/mfa/totp", post(mfa::enrol))
+        .route("/v1/me/mfa/totp/confirm", post(mfa::confirm))
+        .route("/v1/me/mfa/totp/disable", post(mfa::disable))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{uid}", get(users::get).delete(users::delete))
+        .route("/v1/users/{uid}/disable", post(users::disable))
+        .route("/v1/users/{uid}/enable", post(users::enable))
+        .route(
+            "/v1/users/{uid}/reset-password",
+            post(users::reset_password),
+        )
+        .route(
+            "/v1/users/{uid}/sessions/revoke",
+            post(users::revoke_sessions),
+        )
+        .route("/v1/users/{uid}/unlock", post(users::unlock))
+        .route("/v1/apikeys", get(apikeys::list).post(apikeys::create))
+        .route("/v1/apikeys/{uid}", delete(apikeys::revoke))
+        .route(
+            "/v1/settings/password-policy",
+            get(settings::get_password_policy).put(settings::put_password_policy),
+        )
+        .route(
+            "/v1/settings/mfa",
+            get(settings::get_mfa).put(settings::put_mfa),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -193,6 +193,8 @@ pub struct ServeConfig {
     pub log_json: bool,
     /// Log filter.
     pub log_level: String,
+    /// Authentication tunables.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl ServeConfig {
@@ -295,6 +297,7 @@ impl ServeConfig {
             keyring,
             log_json,
             log_level: layer.log_level.unwrap_or_else(|| "info".to_owned()),
+            auth: crate::auth::AuthConfig::default(),
         })
     }
 
@@ -313,6 +316,7 @@ impl ServeConfig {
             },
             log_json: true,
             log_level: "info".to_owned(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

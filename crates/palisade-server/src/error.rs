@@ -49,6 +49,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -58,7 +59,34 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn with_retry_after(mut self, secs: i64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// 401 with a specific code.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403 with a specific code.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 400 invalid_request.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// 404 not_found.
@@ -97,6 +125,37 @@ impl IntoResponse for ApiError {
             message: self.message,
             request_uid: current_request_uid(),
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+impl From<palisade_crypto::token::TokenError> for ApiError {
+    fn from(e: palisade_crypto::token::TokenError) -> Self {
+        use palisade_crypto::token::TokenError as T;
+        let code = match e {
+            T::Malformed => codes::TOKEN_MALFORMED,
+            T::AlgorithmNotAllowed => codes::TOKEN_ALGORITHM,
+            T::UnknownKid => codes::TOKEN_KID,
+            T::BadSignature => codes::TOKEN_SIGNATURE,
+            T::Expired => codes::TOKEN_EXPIRED,
+            T::NotYetValid => codes::TOKEN_NOT_YET_VALID,
+            T::WrongIssuer => codes::TOKEN_ISSUER,
+            T::WrongAudience => codes::TOKEN_AUDIENCE,
+            _ => codes::TOKEN_MALFORMED,
+        };
+        ApiError::unauthorized(code, e.to_string())
     }
 }

@@ -7,9 +7,12 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod json;
+pub mod routes;
 pub mod serve;
 pub mod tls;
 

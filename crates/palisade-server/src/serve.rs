@@ -42,9 +42,11 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
         .set_nonblocking(true)
         .map_err(ServerError::Listen)?;
     let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
+    let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone()).await?;
     let state = AppState {
         store: prepared.store.clone(),
         clock,
+        auth: Arc::new(auth),
     };
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(

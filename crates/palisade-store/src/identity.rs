@@ -520,13 +520,15 @@ impl IdentityStore for SqlStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // The session as it was before this use: the caller judges the idle
+        // timeout on the previous activity.
+        let s = self.session_in(&mut tx, tenant, &session_uid).await?;
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE tenant_uid = $2 AND uid = $3")
             .bind(now)
             .bind(tenant.to_string())
             .bind(session_uid.clone())
             .execute(&mut *tx)
             .await?;
-        let s = self.session_in(&mut tx, tenant, &session_uid).await?;
         tx.commit().await?;
         Ok(RefreshOutcome::Rotated(s))
     }

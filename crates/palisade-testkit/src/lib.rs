@@ -37,11 +37,19 @@ impl TestServer {
 
     /// Starts a server after `adjust` has changed the default test configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> anyhow::Result<Self> {
+        Self::start_with_clock(Arc::new(SystemClock), adjust).await
+    }
+
+    /// Starts a server on `clock` (a `ManualClock` lets tests move time).
+    pub async fn start_with_clock(
+        clock: Arc<dyn palisade_core::Clock>,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let mut cfg = ServeConfig::for_data_dir(&data);
         adjust(&mut cfg);
-        let running = palisade_server::start(cfg, Arc::new(SystemClock)).await?;
+        let running = palisade_server::start(cfg, clock).await?;
         let ca_path = running
             .ca_cert
             .clone()
@@ -59,6 +67,32 @@ impl TestServer {
     /// Path of the server's CA certificate.
     pub fn ca_path(&self) -> std::path::PathBuf {
         self.dir.path().join("data/tls/ca.pem")
+    }
+
+    /// A client connecting from another loopback address (another "client").
+    pub fn client_from(&self, local: std::net::IpAddr) -> anyhow::Result<Client> {
+        Ok(Client::new_from(
+            &self.base_url,
+            &std::fs::read(self.ca_path())?,
+            local,
+        )?)
+    }
+
+    /// The bootstrap admin's one-time password.
+    pub fn admin_password(&self) -> anyhow::Result<String> {
+        use secrecy::ExposeSecret;
+        self.running
+            .admin_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("no bootstrap password on this start"))
+    }
+
+    /// The installation keyring (for tests that forge tokens).
+    pub fn keyring(&self) -> anyhow::Result<palisade_crypto::Keyring> {
+        Ok(palisade_crypto::Keyring::load_file(
+            &self.dir.path().join("data/keyring"),
+        )?)
     }
 
     /// Stops the server gracefully.

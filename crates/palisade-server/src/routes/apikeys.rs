@@ -1,0 +1,102 @@
+//! `/v1/apikeys`: keys for automation. The secret is shown once and stored
+//! hashed; a key acts with its owner's permissions. Members manage their own
+//! keys; tenant admins see and revoke every key of the tenant.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use palisade_core::model::UserRole;
+use palisade_crypto::token::{hash_bearer_secret, random_secret};
+use palisade_proto::auth::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, PageOf};
+use palisade_store::ApiKey;
+
+use super::users::{PageParams, path_uid};
+use crate::ApiError;
+use crate::app::AppState;
+use crate::auth::principal::Principal;
+use crate::json::ValidJson;
+
+fn view(k: &ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        uid: k.uid.to_string(),
+        user_uid: k.user_uid.to_string(),
+        name: k.name.clone(),
+        created_at: k.created_at,
+        expires_at: k.expires_at,
+        revoked_at: k.revoked_at,
+        last_used_at: k.last_used_at,
+    }
+}
+
+/// `POST /v1/apikeys`.
+pub async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    ValidJson(body): ValidJson<CreateApiKeyRequest>,
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name must be 1 to 100 characters"));
+    }
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(d) if (1..=3650).contains(&d) => {
+            Some(state.clock.now_ms() + i64::from(d) * 86_400_000)
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "expiresInDays must be between 1 and 3650",
+            ));
+        }
+    };
+    // `pak.<tenant>.<key>.<secret>`: tenant and key name the row, the
+    // stored hash covers the 256-bit secret.
+    let secret = random_secret().map_err(ApiError::internal)?;
+    let key = state
+        .store
+        .create_api_key(
+            p.tenant,
+            p.user,
+            name,
+            &hash_bearer_secret(secret.as_str()),
+            expires_at,
+        )
+        .await?;
+    let full = format!("pak.{}.{}.{}", p.tenant, key.uid, secret.as_str());
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyCreated {
+            api_key: view(&key),
+            key: full,
+        }),
+    ))
+}
+
+/// `GET /v1/apikeys`: own keys (tenant admins: all keys of the tenant).
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<PageParams>,
+) -> Result<Json<PageOf<ApiKeyView>>, ApiError> {
+    let owner = (p.role != UserRole::TenantAdmin).then_some(p.user);
+    let page = state
+        .store
+        .list_api_keys(p.tenant, owner, q.page()?)
+        .await?;
+    Ok(Json(PageOf {
+        items: page.items.iter().map(view).collect(),
+        next: page.next.map(|u| u.to_string()),
+    }))
+}
+
+/// `DELETE /v1/apikeys/{uid}`: revokes a key.
+pub async fn revoke(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(uid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let uid = path_uid(&uid)?;
+    let owner = (p.role != UserRole::TenantAdmin).then_some(p.user);
+    state.store.revoke_api_key(p.tenant, uid, owner).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,62 @@
+//! `/v1/settings/*`: the tenant's password policy and MFA requirement.
+//! Anyone authenticated may read them; changing them needs tenant-admin.
+
+use axum::Json;
+use axum::extract::State;
+use palisade_core::PasswordPolicy;
+use palisade_proto::auth::MfaSetting;
+
+use crate::ApiError;
+use crate::app::AppState;
+use crate::auth::principal::{AdminPrincipal, Principal};
+use crate::json::ValidJson;
+
+/// `GET /v1/settings/password-policy`.
+pub async fn get_password_policy(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<PasswordPolicy>, ApiError> {
+    let s = state.store.security_settings(p.tenant).await?;
+    Ok(Json(match s.password_policy {
+        None => PasswordPolicy::default(),
+        Some(j) => serde_json::from_str(&j).map_err(ApiError::internal)?,
+    }))
+}
+
+/// `PUT /v1/settings/password-policy`.
+pub async fn put_password_policy(
+    State(state): State<AppState>,
+    AdminPrincipal(p): AdminPrincipal,
+    ValidJson(policy): ValidJson<PasswordPolicy>,
+) -> Result<Json<PasswordPolicy>, ApiError> {
+    policy
+        .validate()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let json = serde_json::to_string(&policy).map_err(ApiError::internal)?;
+    state.store.set_password_policy(p.tenant, &json).await?;
+    Ok(Json(policy))
+}
+
+/// `GET /v1/settings/mfa`.
+pub async fn get_mfa(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<MfaSetting>, ApiError> {
+    let s = state.store.security_settings(p.tenant).await?;
+    Ok(Json(MfaSetting {
+        required: s.mfa_required,
+    }))
+}
+
+/// `PUT /v1/settings/mfa`.
+pub async fn put_mfa(
+    State(state): State<AppState>,
+    AdminPrincipal(p): AdminPrincipal,
+    ValidJson(body): ValidJson<MfaSetting>,
+) -> Result<Json<MfaSetting>, ApiError> {
+    state
+        .store
+        .set_mfa_required(p.tenant, body.required)
+        .await?;
+    Ok(Json(body))
+}
