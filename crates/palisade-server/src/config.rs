@@ -50,6 +50,45 @@ pub struct ConfigLayer {
     pub log_format: Option<String>,
     /// Log filter, e.g. `info` or `palisade=debug`.
     pub log_level: Option<String>,
+    /// Access-token lifetime, seconds (60–3600, default 900).
+    pub access_token_ttl: Option<i64>,
+    /// Session idle timeout, seconds (60–86400, default 1800).
+    pub session_idle_timeout: Option<i64>,
+    /// Session absolute timeout, seconds (300–2592000, default 43200).
+    pub session_absolute_timeout: Option<i64>,
+    /// Failed logins per (account, client) before delays start (1–100, default 5).
+    pub login_free_attempts: Option<i64>,
+    /// Longest delay after repeated failures, seconds (1–86400, default 900).
+    pub login_max_delay: Option<i64>,
+    /// Requests per minute per client IP on `/v1/auth/*` (1–1000000, default 60).
+    pub auth_requests_per_minute: Option<i64>,
+}
+
+fn int(vars: &BTreeMap<String, String>, key: &str) -> Result<Option<i64>, ServerError> {
+    match vars.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ServerError::Config(format!("{key} must be a whole number"))),
+    }
+}
+
+fn bounded(
+    name: &str,
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ServerError> {
+    let v = value.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        return Err(ServerError::Config(format!(
+            "{name} is {v}; it must be between {min} and {max}"
+        )));
+    }
+    Ok(v)
 }
 
 fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
@@ -109,6 +148,12 @@ impl ConfigLayer {
             keyring: get("PALISADE_KEYRING").map(SecretString::from),
             log_format: get("PALISADE_LOG_FORMAT"),
             log_level: get("PALISADE_LOG_LEVEL"),
+            access_token_ttl: int(vars, "PALISADE_ACCESS_TOKEN_TTL")?,
+            session_idle_timeout: int(vars, "PALISADE_SESSION_IDLE_TIMEOUT")?,
+            session_absolute_timeout: int(vars, "PALISADE_SESSION_ABSOLUTE_TIMEOUT")?,
+            login_free_attempts: int(vars, "PALISADE_LOGIN_FREE_ATTEMPTS")?,
+            login_max_delay: int(vars, "PALISADE_LOGIN_MAX_DELAY")?,
+            auth_requests_per_minute: int(vars, "PALISADE_AUTH_REQUESTS_PER_MINUTE")?,
         })
     }
 
@@ -127,6 +172,16 @@ impl ConfigLayer {
             keyring: self.keyring.or(lower.keyring),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
+            access_token_ttl: self.access_token_ttl.or(lower.access_token_ttl),
+            session_idle_timeout: self.session_idle_timeout.or(lower.session_idle_timeout),
+            session_absolute_timeout: self
+                .session_absolute_timeout
+                .or(lower.session_absolute_timeout),
+            login_free_attempts: self.login_free_attempts.or(lower.login_free_attempts),
+            login_max_delay: self.login_max_delay.or(lower.login_max_delay),
+            auth_requests_per_minute: self
+                .auth_requests_per_minute
+                .or(lower.auth_requests_per_minute),
         }
     }
 }
@@ -287,6 +342,58 @@ impl ServeConfig {
             Some("text") => false,
             Some(other) => return bad(format!("log format {other:?} is not json or text")),
         };
+        let d = crate::auth::AuthConfig::default();
+        let auth = crate::auth::AuthConfig {
+            access_token_ttl_s: bounded(
+                "access_token_ttl",
+                layer.access_token_ttl,
+                d.access_token_ttl_s,
+                60,
+                3600,
+            )?,
+            session_idle_timeout_s: bounded(
+                "session_idle_timeout",
+                layer.session_idle_timeout,
+                d.session_idle_timeout_s,
+                60,
+                86_400,
+            )?,
+            session_absolute_timeout_s: bounded(
+                "session_absolute_timeout",
+                layer.session_absolute_timeout,
+                d.session_absolute_timeout_s,
+                300,
+                30 * 86_400,
+            )?,
+            login_free_attempts: bounded(
+                "login_free_attempts",
+                layer.login_free_attempts,
+                d.login_free_attempts,
+                1,
+                100,
+            )?,
+            login_max_delay_s: bounded(
+                "login_max_delay",
+                layer.login_max_delay,
+                d.login_max_delay_s,
+                1,
+                86_400,
+            )?,
+            mfa_free_attempts: d.mfa_free_attempts,
+            auth_requests_per_minute: u32::try_from(bounded(
+                "auth_requests_per_minute",
+                layer.auth_requests_per_minute,
+                i64::from(d.auth_requests_per_minute),
+                1,
+                1_000_000,
+            )?)
+            .unwrap_or(d.auth_requests_per_minute),
+        };
+        if auth.session_absolute_timeout_s < auth.session_idle_timeout_s {
+            return bad(
+                "session_absolute_timeout must not be shorter than session_idle_timeout".into(),
+            );
+        }
         Ok(ServeConfig {
             data_dir,
             listen,
@@ -297,7 +404,7 @@ impl ServeConfig {
             keyring,
             log_json,
             log_level: layer.log_level.unwrap_or_else(|| "info".to_owned()),
-            auth: crate::auth::AuthConfig::default(),
+            auth,
         })
     }
 

@@ -744,3 +744,57 @@ fn base32_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Unknown email and wrong password cannot be told apart by the answer or
+/// its timing. Interleaved samples, compared by median; bounded (3 × 25
+/// logins) and with a wide margin so it does not flake under load, yet an
+/// answer that skipped the password hash (≈ 10× faster) fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_email_and_wrong_password_take_the_same_time() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let s = TestServer::start_with_clock(clock, |c| {
+        c.auth.auth_requests_per_minute = 1_000_000;
+        c.auth.login_free_attempts = 100;
+    })
+    .await
+    .unwrap();
+    let otp = s.admin_password().unwrap();
+    s.client
+        .change_password("system", ADMIN, &otp, GOOD)
+        .await
+        .unwrap();
+    let c = &s.client;
+    let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let cases = [
+        ("system", "ghost@localhost"),
+        ("system", ADMIN),
+        ("no-such-tenant", ADMIN),
+    ];
+    for round in 0..25 {
+        for (i, (tenant, email)) in cases.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let e = c
+                .login(tenant, email, &format!("wrong password {round}"))
+                .await
+                .unwrap_err();
+            times[i].push(started.elapsed().as_secs_f64());
+            assert_eq!(code(&e), (401, "invalid_credentials".into()));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let m: Vec<f64> = times.iter_mut().map(median).collect();
+    let (lo, hi) = (
+        m.iter().cloned().fold(f64::MAX, f64::min),
+        m.iter().cloned().fold(0.0, f64::max),
+    );
+    assert!(
+        hi / lo < 1.5,
+        "median login times differ too much: unknown email {:.1} ms, wrong password {:.1} ms, unknown tenant {:.1} ms",
+        m[0] * 1e3,
+        m[1] * 1e3,
+        m[2] * 1e3
+    );
+}

@@ -24,6 +24,9 @@ pub enum Command {
     /// Manage the installation keyring.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Administer users directly on the database (needs the keyring).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// CIS host and Kubernetes-node hardening: scan, fix, roll back.
     #[command(subcommand)]
     Harden(palisade_harden::cli::HardenCommand),
@@ -33,6 +36,61 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration (file, environment, flags) without starting.
     Check(ServerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// User lifecycle.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a one-time password to change at first login.
+    Create {
+        #[command(flatten)]
+        who: UserArgs,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// tenant-admin or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// List the users of a tenant.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Tenant name.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Refuse logins and end sessions.
+    Disable(UserArgs),
+    /// Allow logins again.
+    Enable(UserArgs),
+    /// Delete the user.
+    Delete(UserArgs),
+    /// Set a new one-time password (printed once) and end sessions.
+    ResetPassword(UserArgs),
+    /// End every session of the user.
+    RevokeSessions(UserArgs),
+    /// Clear the user's failed-login and MFA counters.
+    Unlock(UserArgs),
+}
+
+/// Which user, and where the installation is.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Tenant name.
+    #[arg(long)]
+    pub tenant: String,
+    /// The user's email (login ID).
+    #[arg(long)]
+    pub email: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +168,7 @@ impl ServerArgs {
             keyring: None,
             log_format: self.log_format.clone(),
             log_level: self.log_level.clone(),
+            ..ConfigLayer::default()
         }
     }
 

@@ -1,6 +1,7 @@
 //! `palisade`: the one binary. Parses arguments into validated options,
 //! calls the libraries, returns an exit code.
 
+mod admin;
 mod cli;
 mod keys;
 mod logging;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
             cli::Command::Serve(opts) => serve::run(opts).await,
             cli::Command::Config(cli::ConfigCommand::Check(opts)) => serve::check(opts),
             cli::Command::Keys(cli::KeysCommand::RotateRoot(opts)) => keys::rotate_root(opts).await,
+            cli::Command::Admin(cli::AdminCommand::User(cmd)) => admin::user(cmd).await,
             cli::Command::Harden(_) => Err(anyhow::anyhow!(
                 "internal: harden runs before the async runtime starts"
             )),

@@ -553,3 +553,118 @@ fn keyring_from_environment_and_rotation_with_out() {
     let s = Server::start_cmd(&dir, &mut cmd).unwrap();
     assert_eq!(s.stop(), 0);
 }
+
+#[test]
+fn admin_user_lifecycle_from_the_cli() {
+    let (_t, dir) = initialised();
+    let admin = |args: &[&str]| {
+        run(palisade()
+            .args(["admin", "user"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir))
+    };
+    let out = admin(&[
+        "create",
+        "--tenant",
+        "system",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "Ops",
+        "--role",
+        "tenant-admin",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pw_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("one-time password: "))
+        .unwrap();
+    assert_eq!(pw_line.len(), "one-time password: ".len() + 24);
+    let out = admin(&["list", "--tenant", "system"]);
+    assert!(
+        out.stdout.contains("ops@example.com") && out.stdout.contains("tenant-admin"),
+        "{}",
+        out.stdout
+    );
+    let out = admin(&[
+        "disable",
+        "--tenant",
+        "system",
+        "--email",
+        "ops@example.com",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        admin(&["list", "--tenant", "system"])
+            .stdout
+            .contains("disabled")
+    );
+    assert_eq!(
+        admin(&["enable", "--tenant", "system", "--email", "OPS@example.com"]).code,
+        0
+    );
+    let out = admin(&[
+        "reset-password",
+        "--tenant",
+        "system",
+        "--email",
+        "ops@example.com",
+    ]);
+    assert!(out.stdout.contains("one-time password: "), "{}", out.stdout);
+    assert!(!out.stdout.contains(pw_line), "a new password");
+    assert_eq!(
+        admin(&["unlock", "--tenant", "system", "--email", "ops@example.com"]).code,
+        0
+    );
+    assert_eq!(
+        admin(&[
+            "revoke-sessions",
+            "--tenant",
+            "system",
+            "--email",
+            "ops@example.com"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        admin(&["delete", "--tenant", "system", "--email", "ops@example.com"]).code,
+        0
+    );
+    // Specific errors.
+    let out = admin(&[
+        "disable",
+        "--tenant",
+        "system",
+        "--email",
+        "ops@example.com",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("user \"ops@example.com\""),
+        "{}",
+        out.stderr
+    );
+    let out = admin(&["list", "--tenant", "nope"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("tenant \"nope\""), "{}", out.stderr);
+    let out = admin(&[
+        "create",
+        "--tenant",
+        "system",
+        "--email",
+        "x@example.com",
+        "--name",
+        "X",
+        "--role",
+        "root",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("tenant-admin or member"),
+        "{}",
+        out.stderr
+    );
+}

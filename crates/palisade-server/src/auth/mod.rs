@@ -223,17 +223,9 @@ impl AuthState {
         .map_err(ApiError::internal)
     }
 
-    /// Keyed hash naming an account for the brute-force counters (the
-    /// table never holds an email in clear).
+    /// Keyed hash naming an account for the brute-force counters.
     pub fn account_key(&self, tenant: &str, email: &str) -> String {
-        palisade_crypto::blind::keyed_hash(
-            self.keys.get().hash_salt(),
-            &[
-                b"login-account",
-                tenant.as_bytes(),
-                palisade_core::model::normalize_email(email).as_bytes(),
-            ],
-        )
+        throttle::account_key(self.keys.get().hash_salt(), tenant, email)
     }
 
     /// Keyed hash naming a client address for the counters.
@@ -246,10 +238,7 @@ impl AuthState {
 
     /// Keyed hash naming a user's MFA counter.
     pub fn mfa_key(&self, user: Uid) -> String {
-        palisade_crypto::blind::keyed_hash(
-            self.keys.get().hash_salt(),
-            &[b"mfa", user.to_string().as_bytes()],
-        )
+        throttle::mfa_key(self.keys.get().hash_salt(), user)
     }
 
     /// Signs an access token for `session`.

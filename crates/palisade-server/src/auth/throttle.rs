@@ -17,6 +17,24 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::ApiError;
 
+/// Keyed hash naming an account (tenant name and email) for the counters:
+/// the table never holds an email in clear.
+pub fn account_key(salt: &palisade_crypto::Key32, tenant: &str, email: &str) -> String {
+    palisade_crypto::blind::keyed_hash(
+        salt,
+        &[
+            b"login-account",
+            tenant.as_bytes(),
+            palisade_core::model::normalize_email(email).as_bytes(),
+        ],
+    )
+}
+
+/// Keyed hash naming a user's MFA counter.
+pub fn mfa_key(salt: &palisade_crypto::Key32, user: palisade_core::Uid) -> String {
+    palisade_crypto::blind::keyed_hash(salt, &[b"mfa", user.to_string().as_bytes()])
+}
+
 /// The waiting period after `failures` failures, in ms (0 while free).
 pub fn delay_ms(failures: i64, free_attempts: i64, max_delay_s: i64) -> i64 {
     let over = failures - free_attempts;
