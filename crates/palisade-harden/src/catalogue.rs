@@ -82,6 +82,21 @@ pub enum SshRule {
         /// Rejected value.
         value: String,
     },
+    /// Integer within `[min, max]`, or exactly `or` (faillock
+    /// `unlock_time`: 0 or at least 900).
+    IntRangeOr {
+        /// Lowest accepted.
+        min: i64,
+        /// Highest accepted.
+        max: i64,
+        /// Also accepted.
+        or: i64,
+    },
+    /// Octal file mode with no bit outside `mode` (`0640`).
+    ModeAtMost {
+        /// Most permissive mode.
+        mode: u32,
+    },
     /// `MaxStartups start:rate:full` with each part at most these.
     MaxStartups {
         /// Highest accepted `start`.
@@ -147,6 +162,36 @@ pub enum KubePath {
     KubeletConfig,
     /// The kubelet kubeconfig (`--kubeconfig`).
     KubeletKubeconfig,
+}
+
+/// One audit rule the benchmark asks for: a watch (`watch` + `perms`) or
+/// syscalls for an architecture (`syscalls` + `arch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditReq {
+    /// Watched path.
+    #[serde(default)]
+    pub watch: Option<String>,
+    /// Permission letters the watch must grant (`wa`, `x`).
+    #[serde(default)]
+    pub perms: String,
+    /// Syscalls that must be audited.
+    #[serde(default)]
+    pub syscalls: Vec<String>,
+    /// Architecture (`b64`, `b32`).
+    #[serde(default)]
+    pub arch: Option<String>,
+}
+
+/// Where `fix` writes a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingFix {
+    /// In-root file `fix` edits (a Palisade drop-in, or the only file the
+    /// program reads, such as `faillock.conf` or `login.defs`).
+    pub file: String,
+    /// Value written.
+    pub value: String,
 }
 
 /// Typed evaluator specification.
@@ -227,6 +272,9 @@ pub enum Eval {
     SudoDefault {
         /// Option (`use_pty`, `logfile=`).
         option: String,
+        /// Option `fix` writes to the sudoers drop-in (none: manual).
+        #[serde(default)]
+        fix: Option<String>,
     },
     /// unattended-upgrades installed and enabled in APT::Periodic.
     AutoUpdates,
@@ -258,6 +306,74 @@ pub enum Eval {
         #[serde(flatten)]
         rule: FlagRule,
     },
+    /// A separate mount for `path` (empty `options`), or options of that
+    /// mount (not applicable when it is not a separate mount). Read from
+    /// `/etc/fstab`, systemd's `tmp.mount` for `/tmp`, systemd's built-in
+    /// `/dev/shm`, and `/proc/self/mounts` when scanning `/`.
+    Mount {
+        /// Mount point.
+        path: String,
+        /// Options that must all be set.
+        #[serde(default)]
+        options: Vec<String>,
+    },
+    /// The effective value of a key in key/value files (the last
+    /// assignment across `files`, in order, wins).
+    Setting {
+        /// Files or globs, in the order the program reads them.
+        files: Vec<String>,
+        /// Syntax.
+        syntax: crate::parse::conf::Syntax,
+        /// INI section the key lives in (`Journal`).
+        #[serde(default)]
+        section: Option<String>,
+        /// Key.
+        key: String,
+        /// Rule.
+        #[serde(flatten)]
+        rule: SshRule,
+        /// Compiled-in default when no file sets the key.
+        #[serde(default)]
+        default: Option<String>,
+        /// Not applicable unless one of these packages is installed.
+        #[serde(default)]
+        packages: Vec<String>,
+        /// How `fix` sets it (none: manual).
+        #[serde(default)]
+        fix: Option<SettingFix>,
+    },
+    /// A PAM module used in a PAM file.
+    PamModule {
+        /// In-root PAM file.
+        file: String,
+        /// Module file name (`pam_pwquality.so`).
+        module: String,
+    },
+    /// Passwords hashed with yescrypt or SHA-512 (pam_unix argument, else
+    /// `ENCRYPT_METHOD` in login.defs).
+    PasswordHash,
+    /// Audit rules (rules.d and audit.rules) cover every requirement.
+    AuditRules {
+        /// Requirements.
+        rules: Vec<AuditReq>,
+    },
+    /// A login banner without OS-identifying escapes or names.
+    Banner {
+        /// In-root banner file.
+        path: String,
+        /// Outcome when the file is absent: `pass` or `fail`.
+        #[serde(default = "default_missing")]
+        missing: String,
+    },
+    /// AppArmor profiles: all enforcing, or (`allow_complain`) enforcing
+    /// or complaining, none disabled.
+    AppArmorProfiles {
+        /// Accept complain mode.
+        #[serde(default)]
+        allow_complain: bool,
+    },
+    /// GRUB superusers and a PBKDF2 password set in grub.cfg.
+    GrubPassword,
     /// Kubelet setting (flag, else config path); n/a without a kubelet.
     Kubelet {
         /// Flag name.

@@ -64,7 +64,9 @@ pub enum HardenCommand {
     },
     /// List the check catalogue.
     Checks {
-        /// Output format: table, or json (junit and sarif also print JSON).
+        /// Output format: table, json, sarif (the catalogue as
+        /// `tool.driver.rules`, no results) or junit (one skipped test case
+        /// per check).
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -199,12 +201,15 @@ pub fn run_with(
                 Err(e) => return io.fail(e),
             };
             let text = match output {
-                Output::Json | Output::Sarif | Output::Junit => {
-                    match serde_json::to_string_pretty(checks) {
-                        Ok(t) => t,
-                        Err(e) => return io.fail(e),
-                    }
-                }
+                Output::Json => match serde_json::to_string_pretty(checks) {
+                    Ok(t) => t,
+                    Err(e) => return io.fail(e),
+                },
+                Output::Sarif => match report::render_catalogue_sarif(checks) {
+                    Ok(t) => t,
+                    Err(e) => return io.fail(e),
+                },
+                Output::Junit => report::render_catalogue_junit(checks),
                 Output::Table => {
                     let mut s = String::new();
                     for c in checks {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
 use crate::catalogue::{Eval, FlagRule, KubePath, SshRule};
+use crate::parse::conf::Syntax;
 use crate::parse::{dpkg, kube, modprobe, sshd, sysctl, systemd, text};
 use crate::report::Status;
 use crate::rootfs::RootFs;
@@ -22,6 +23,8 @@ pub const WALK_LIMIT: usize = 1_000_000;
 const WALK_SKIP: &[&str] = &["/proc", "/sys", "/dev", "/run"];
 /// At most this many offending paths are listed as evidence.
 const MAX_EVIDENCE: usize = 20;
+
+mod host;
 
 /// A change `fix` can make for a failing check.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +48,31 @@ pub enum FixAction {
         /// Module name.
         module: String,
     },
+    /// Set a key in a key/value file (a drop-in, or edited in place).
+    SetConf {
+        /// In-root file.
+        file: String,
+        /// Its syntax.
+        syntax: Syntax,
+        /// INI section, if any.
+        section: Option<String>,
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Replace a login banner with a neutral warning.
+    Banner {
+        /// In-root banner file.
+        path: String,
+    },
+    /// Add a global `Defaults` option in the Palisade sudoers drop-in.
+    SudoDefault {
+        /// Option as written (`use_pty`, `logfile="/var/log/sudo.log"`).
+        option: String,
+    },
+    /// Enable unattended upgrades in the APT periodic drop-in.
+    AutoUpgrades,
     /// Change mode bits of an in-root path.
     Chmod {
         /// In-root path.
@@ -291,7 +319,7 @@ pub fn evaluate(ctx: &Context<'_>, eval: &Eval) -> Outcome {
         Eval::Enabled { packages, units } => enabled(ctx, packages, units),
         Eval::TimeSync => time_sync(ctx),
         Eval::Firewall => firewall(ctx),
-        Eval::SudoDefault { option } => sudo_default(ctx, option),
+        Eval::SudoDefault { option, fix } => sudo_default(ctx, option, fix.as_deref()),
         Eval::AutoUpdates => auto_updates(ctx),
         Eval::SecurityUpdates => security_updates(ctx),
         Eval::KubeFile {
@@ -306,6 +334,35 @@ pub fn evaluate(ctx: &Context<'_>, eval: &Eval) -> Outcome {
             flags,
             rule,
         } => kube_flag(ctx, component, flags, rule),
+        Eval::Mount { path, options } => host::mount(ctx, path, options),
+        Eval::Setting {
+            files,
+            syntax,
+            section,
+            key,
+            rule,
+            default,
+            packages,
+            fix,
+        } => host::setting(
+            ctx,
+            &host::SettingSpec {
+                files,
+                syntax: *syntax,
+                section: section.as_deref(),
+                key,
+                rule,
+                default: default.as_deref(),
+                packages,
+                fix: fix.as_ref(),
+            },
+        ),
+        Eval::PamModule { file, module } => host::pam_module(ctx, file, module),
+        Eval::PasswordHash => host::password_hash(ctx),
+        Eval::AuditRules { rules } => host::audit_rules(ctx, rules),
+        Eval::Banner { path, missing } => host::banner(ctx, path, missing),
+        Eval::AppArmorProfiles { allow_complain } => host::apparmor_profiles(ctx, *allow_complain),
+        Eval::GrubPassword => host::grub_password(ctx),
         Eval::Kubelet { flag, path, rule } => {
             let k = ctx.kubelet();
             if !k.present() {
@@ -447,6 +504,23 @@ fn ssh_rule(value: &str, rule: &SshRule) -> (bool, String) {
             !v.eq_ignore_ascii_case(value.trim()),
             format!("must not be {v}"),
         ),
+        SshRule::IntRangeOr { min, max, or } => match value.trim().parse::<i64>() {
+            Ok(n) => (
+                (*min..=*max).contains(&n) || n == *or,
+                format!("expected {or} or {min}..{max}"),
+            ),
+            Err(_) => (
+                false,
+                format!("not a number; expected {or} or {min}..{max}"),
+            ),
+        },
+        SshRule::ModeAtMost { mode } => match u32::from_str_radix(value.trim(), 8) {
+            Ok(m) => (m & !mode == 0, format!("expected {mode:04o} or stricter")),
+            Err(_) => (
+                false,
+                format!("not an octal mode; expected {mode:04o} or stricter"),
+            ),
+        },
         SshRule::MaxStartups { start, rate, full } => {
             let parts: Vec<Option<i64>> = value.split(':').map(|p| p.trim().parse().ok()).collect();
             let ok = match parts.as_slice() {
@@ -836,7 +910,19 @@ fn firewall(ctx: &Context<'_>) -> Outcome {
     }
 }
 
-fn sudo_default(ctx: &Context<'_>, option: &str) -> Outcome {
+/// True when `/etc/sudoers` reads the `/etc/sudoers.d` drop-ins.
+fn sudoers_reads_dropins(ctx: &Context<'_>) -> bool {
+    ctx.fs.read_to_string("/etc/sudoers").is_ok_and(|t| {
+        t.lines().any(|l| {
+            let l = l.trim();
+            (l.starts_with("@includedir") || l.starts_with("#includedir"))
+                && l.split_whitespace().nth(1).map(|d| d.trim_end_matches('/'))
+                    == Some("/etc/sudoers.d")
+        })
+    })
+}
+
+fn sudo_default(ctx: &Context<'_>, option: &str, fix: Option<&str>) -> Outcome {
     match ctx.installed(&["sudo".to_string(), "sudo-ldap".to_string()]) {
         Err(e) => return Outcome::error(e),
         Ok(f) if f.is_empty() => return Outcome::fail("sudo is not installed"),
@@ -847,14 +933,31 @@ fn sudo_default(ctx: &Context<'_>, option: &str) -> Outcome {
     let negated = opts
         .iter()
         .any(|o| o.strip_prefix('!') == Some(option.trim_end_matches('=')));
-    match found {
+    let mut o = match found {
         Some(f) if !negated => Outcome::pass(format!("Defaults {f}")),
         _ => Outcome::fail(format!(
             "no global `Defaults {option}` in {}",
             files.join(", ")
         )),
+    };
+    // Fixed only through the drop-in directory, never by editing
+    // /etc/sudoers, and never over a negation (a site decision).
+    if o.status == Status::Fail
+        && !negated
+        && let Some(fix) = fix
+    {
+        if sudoers_reads_dropins(ctx) {
+            o.fixes.push(FixAction::SudoDefault {
+                option: fix.to_string(),
+            });
+        } else {
+            o.evidence.push(
+                "not fixed automatically: /etc/sudoers has no `@includedir /etc/sudoers.d`"
+                    .to_string(),
+            );
+        }
     }
-    .caveat(problems)
+    o.caveat(problems)
 }
 
 fn auto_updates(ctx: &Context<'_>) -> Outcome {
@@ -867,10 +970,18 @@ fn auto_updates(ctx: &Context<'_>) -> Outcome {
         Some((v, f)) if v == "1" => {
             Outcome::pass(format!("APT::Periodic::Unattended-Upgrade \"1\" ({f})"))
         }
-        Some((v, f)) => Outcome::fail(format!(
-            "APT::Periodic::Unattended-Upgrade is \"{v}\" ({f})"
-        )),
-        None => Outcome::fail("APT::Periodic::Unattended-Upgrade not set"),
+        Some((v, f)) => {
+            let mut o = Outcome::fail(format!(
+                "APT::Periodic::Unattended-Upgrade is \"{v}\" ({f})"
+            ));
+            o.fixes.push(FixAction::AutoUpgrades);
+            o
+        }
+        None => {
+            let mut o = Outcome::fail("APT::Periodic::Unattended-Upgrade not set");
+            o.fixes.push(FixAction::AutoUpgrades);
+            o
+        }
     }
 }
 
@@ -1183,6 +1294,20 @@ mod tests {
             )
             .0
         );
+    }
+
+    #[test]
+    fn setting_rules() {
+        let or = SshRule::IntRangeOr {
+            min: 900,
+            max: 99_999,
+            or: 0,
+        };
+        assert!(ssh_rule("0", &or).0 && ssh_rule("900", &or).0);
+        assert!(!ssh_rule("600", &or).0 && !ssh_rule("x", &or).0);
+        let m = SshRule::ModeAtMost { mode: 0o640 };
+        assert!(ssh_rule("0640", &m).0 && ssh_rule("0600", &m).0);
+        assert!(!ssh_rule("0644", &m).0 && !ssh_rule("rw", &m).0);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue;
 use crate::error::{Error, Result};
 use crate::eval::FixAction;
-use crate::parse::{kube, sshd, sysctl};
+use crate::parse::{conf, kube, sshd, sysctl, text};
 use crate::rootfs::RootFs;
 use crate::scan::scan_fs;
 
@@ -46,6 +46,13 @@ pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/00-palisade-hardening.conf
 pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/60-palisade-hardening.conf";
 /// modprobe drop-in written by `fix`.
 pub const MODPROBE_DROPIN: &str = "/etc/modprobe.d/palisade-hardening.conf";
+/// sudoers drop-in written by `fix` (no `.` in the name: sudo skips those).
+pub const SUDOERS_DROPIN: &str = "/etc/sudoers.d/60-palisade-hardening";
+/// APT periodic drop-in written by `fix`.
+pub const APT_PERIODIC: &str = "/etc/apt/apt.conf.d/20auto-upgrades";
+/// Text `fix` writes into login banners.
+pub const BANNER_TEXT: &str =
+    "Authorized users only. All activity may be monitored and reported.\n";
 const HEADER: &str = "# Written by `palisade harden fix`; `palisade harden rollback` removes it.\n";
 
 /// Options for [`fix`].
@@ -252,6 +259,16 @@ impl Fixer<'_> {
         self.write_file(&target, content, 0o644)
     }
 
+    /// Write a file that may exist (followed inside the root when it is a
+    /// symlink) or create it.
+    fn edit_or_create(&mut self, path: &str, content: &[u8], mode: u32) -> Result<bool> {
+        if self.fs.symlink_metadata(path).is_ok() {
+            self.edit_file(path, content)
+        } else {
+            self.write_file(path, content, mode)
+        }
+    }
+
     /// Write a whole file (journaled), keeping mode/owner of an existing
     /// file or using `mode` and root:root for a new one. A symlink at
     /// `path` is refused (a planted link must not redirect our drop-ins).
@@ -362,6 +379,7 @@ pub fn fix(root: &Path, opts: &FixOptions) -> Result<Journal> {
     let mut sysctls: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     let mut modules: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut attrs: Vec<(String, FixAction)> = Vec::new();
+    let mut other: Vec<(String, FixAction)> = Vec::new();
     let mut skipped = Vec::new();
     for (check, list) in &actions {
         if check.breaks_k8s_node && kube_node && opts.profile != "k8s-node" {
@@ -392,7 +410,10 @@ pub fn fix(root: &Path, opts: &FixOptions) -> Result<Journal> {
                         .or_default()
                         .push(check.id.clone());
                 }
-                other => attrs.push((check.id.clone(), other.clone())),
+                FixAction::Chmod { .. } | FixAction::Chown { .. } => {
+                    attrs.push((check.id.clone(), a.clone()));
+                }
+                _ => other.push((check.id.clone(), a.clone())),
             }
         }
     }
@@ -400,6 +421,7 @@ pub fn fix(root: &Path, opts: &FixOptions) -> Result<Journal> {
     apply_ssh(&mut fx, &ssh, &mut changes)?;
     apply_sysctl(&mut fx, &sysctls, &mut changes)?;
     apply_modules(&mut fx, &modules, &mut changes)?;
+    apply_other(&mut fx, &other, &mut changes)?;
     for (id, a) in &attrs {
         apply_attrs(&mut fx, id, a, &mut changes)?;
     }
@@ -617,6 +639,147 @@ fn apply_modules(
             description: format!(
                 "disabled and blacklisted {} in {MODPROBE_DROPIN}",
                 modules.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Settings, banners, the sudoers drop-in and APT periodic configuration.
+fn apply_other(
+    fx: &mut Fixer<'_>,
+    actions: &[(String, FixAction)],
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    // file → (new text, checks, what was set)
+    let mut files: BTreeMap<String, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut sudo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, a) in actions {
+        match a {
+            FixAction::SetConf {
+                file,
+                syntax,
+                section,
+                key,
+                value,
+            } => {
+                if !files.contains_key(file) {
+                    let start = match fx.fs.read_to_string(file) {
+                        Ok(t) => t,
+                        Err(_) if !fx.fs.exists(file) => HEADER.to_string(),
+                        Err(e) => return Err(e),
+                    };
+                    files.insert(file.clone(), (start, Vec::new(), Vec::new()));
+                }
+                if let Some(entry) = files.get_mut(file) {
+                    entry.0 = conf::set_key(&entry.0, *syntax, section.as_deref(), key, value);
+                    entry.1.push(id.clone());
+                    entry.2.push(conf::render(*syntax, key, value));
+                }
+            }
+            FixAction::Banner { path } => {
+                let target = fx.fs.in_root(&fx.fs.resolve(path, true)?);
+                if fx.write_file(&target, BANNER_TEXT.as_bytes(), 0o644)? {
+                    changes.push(Change {
+                        checks: vec![id.clone()],
+                        description: format!("replaced {path} with a neutral warning banner"),
+                    });
+                }
+            }
+            FixAction::SudoDefault { option } => {
+                sudo.entry(option.clone()).or_default().push(id.clone());
+            }
+            FixAction::AutoUpgrades => {
+                let start = fx.fs.read_to_string(APT_PERIODIC).unwrap_or_default();
+                let mut text = start.clone();
+                for key in [
+                    "APT::Periodic::Update-Package-Lists",
+                    "APT::Periodic::Unattended-Upgrade",
+                ] {
+                    text = conf::set_key(&text, conf::Syntax::Space, None, key, "\"1\";");
+                }
+                if fx.edit_or_create(APT_PERIODIC, text.as_bytes(), 0o644)? {
+                    changes.push(Change {
+                        checks: vec![id.clone()],
+                        description: format!(
+                            "enabled daily package lists and unattended upgrades in {APT_PERIODIC}"
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for (file, (content, checks, set)) in &files {
+        if fx.edit_or_create(file, content.as_bytes(), 0o644)? {
+            changes.push(Change {
+                checks: checks.clone(),
+                description: format!("set {} in {file}", set.join(", ")),
+            });
+        }
+    }
+    if !sudo.is_empty() {
+        apply_sudo(fx, &sudo, changes)?;
+    }
+    Ok(())
+}
+
+/// Write the sudoers drop-in (mode 0440). `/etc/sudoers` is never edited;
+/// the drop-in is validated by parsing it back before and after writing.
+fn apply_sudo(
+    fx: &mut Fixer<'_>,
+    options: &BTreeMap<String, Vec<String>>,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    let mut lines: BTreeSet<String> = fx
+        .fs
+        .read_to_string(SUDOERS_DROPIN)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Defaults"))
+        .map(str::to_string)
+        .collect();
+    for o in options.keys() {
+        lines.insert(format!("Defaults {o}"));
+    }
+    let mut content = HEADER.to_string();
+    for l in &lines {
+        content.push_str(l);
+        content.push('\n');
+    }
+    let invalid = |text: &str| {
+        let parsed = text::sudoers_defaults(text);
+        let bad_line = text.lines().any(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#') && !l.starts_with("Defaults ")
+        });
+        bad_line || options.keys().any(|o| !parsed.contains(o))
+    };
+    if invalid(&content) {
+        return Err(Error::io(
+            SUDOERS_DROPIN,
+            std::io::Error::other("generated sudoers drop-in does not parse back"),
+        ));
+    }
+    if fx.write_file(SUDOERS_DROPIN, content.as_bytes(), 0o440)? {
+        if !fx.dry_run {
+            let back = fx.fs.read_to_string(SUDOERS_DROPIN)?;
+            if back != content || invalid(&back) {
+                return Err(Error::io(
+                    SUDOERS_DROPIN,
+                    std::io::Error::other("sudoers drop-in read back differs"),
+                ));
+            }
+        }
+        changes.push(Change {
+            checks: options.values().flatten().cloned().collect(),
+            description: format!(
+                "set {} in {SUDOERS_DROPIN} (mode 0440)",
+                options
+                    .keys()
+                    .map(|o| format!("Defaults {o}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Reference;
+use crate::catalogue::{Check, Reference};
 use crate::error::Result;
 
 /// Version of the JSON report schema. Bumped on incompatible change.
@@ -344,9 +344,94 @@ pub fn render_sarif(r: &Report) -> Result<String> {
     Ok(serde_json::to_string_pretty(&doc)?)
 }
 
+/// SARIF 2.1.0 for `palisade harden checks`: the catalogue as
+/// `tool.driver.rules` and no results (nothing was evaluated).
+pub fn render_catalogue_sarif(checks: &[Check]) -> Result<String> {
+    use serde_json::json;
+    let rules: Vec<_> = checks
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "name": c.id,
+                "shortDescription": { "text": c.title },
+                "fullDescription": { "text": c.rationale },
+                "help": { "text": format!("Audit: {}\nRemediation: {}", c.audit, c.remediation) },
+                "properties": {
+                    "level": c.level,
+                    "references": c.references,
+                    "profiles": c.profiles,
+                    "breaks_k8s_node": c.breaks_k8s_node,
+                }
+            })
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "palisade-harden",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "properties": { "listing": true },
+            "results": [],
+        }]
+    });
+    Ok(serde_json::to_string_pretty(&doc)?)
+}
+
+/// JUnit XML for `palisade harden checks`: one test case per check, each
+/// `skipped` (listed, not evaluated), with the same classname and name as
+/// [`render_junit`] gives a scan.
+pub fn render_catalogue_junit(checks: &[Check]) -> String {
+    let n = checks.len();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"palisade-harden\" tests=\"{n}\" failures=\"0\" errors=\"0\" skipped=\"{n}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"palisade-harden catalogue\" tests=\"{n}\" failures=\"0\" errors=\"0\" skipped=\"{n}\">"
+    );
+    for c in checks {
+        let section = c.references.first().map_or("", |r| r.section.as_str());
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\">\n      <skipped message=\"{}\"/>\n    </testcase>",
+            xml_escape(&format!("harden.{section}")),
+            xml_escape(&format!("{} {}", c.id, c.title)),
+            xml_escape(&format!(
+                "catalogue listing, not evaluated (level {}, profiles {})",
+                c.level,
+                c.profiles.join(",")
+            ))
+        );
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalogue_listings() {
+        let all = crate::catalogue::catalogue().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&render_catalogue_sarif(all).unwrap()).unwrap();
+        let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), all.len());
+        assert_eq!(rules[0]["id"], all[0].id.as_str());
+        assert_eq!(v["runs"][0]["results"].as_array().unwrap().len(), 0);
+        let j = render_catalogue_junit(all);
+        assert_eq!(j.matches("<testcase ").count(), all.len());
+        assert_eq!(j.matches("<skipped ").count(), all.len());
+        assert!(j.contains(&format!("skipped=\"{}\"", all.len())));
+    }
 
     fn sample() -> Report {
         let f = |id: &str, status| Finding {

@@ -99,6 +99,16 @@ fn debootstrap_root_scan_fix_rollback() {
     assert_eq!(st["aide-installed"], Status::Fail);
     assert_eq!(st["k8s-1.2.6"], Status::NotApplicable);
     assert_eq!(st["world-writable"], Status::Pass);
+    // Breadth items on a stock minbase root: yescrypt from pam_unix, an
+    // OS-naming /etc/issue, no logfile for sudo, no separate /tmp (so its
+    // options do not apply), login.defs at Debian's 99999 days.
+    assert_eq!(st["password-hashing"], Status::Pass);
+    assert_eq!(st["banner-issue"], Status::Fail);
+    assert_eq!(st["sudo-logfile"], Status::Fail);
+    assert_eq!(st["mount-tmp"], Status::Fail);
+    assert_eq!(st["mount-tmp-noexec"], Status::NotApplicable);
+    assert_eq!(st["login-defs-pass-max-days"], Status::Fail);
+    assert_eq!(st["journald-storage"], Status::Fail);
     // With APT lists in the root (.ci/harden-root runs apt-get update in it)
     // the pending-updates check decides; without them it warns.
     let lists = root.join("var/lib/apt/lists");
@@ -140,6 +150,26 @@ fn debootstrap_root_scan_fix_rollback() {
         .collect();
     assert!(fixable.is_empty(), "{fixable:?}");
     assert!(after.summary.pass > r.summary.pass);
+    let st: BTreeMap<&str, Status> = after
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.status))
+        .collect();
+    for id in [
+        "banner-issue",
+        "sudo-logfile",
+        "login-defs-pass-max-days",
+        "journald-storage",
+        "pwquality-minlen",
+        "faillock-unlock-time",
+    ] {
+        assert_eq!(st[id], Status::Pass, "{id} after fix");
+    }
+    // /etc/sudoers itself is never edited.
+    assert_eq!(
+        std::fs::read(root.join("etc/sudoers")).unwrap(),
+        before["etc/sudoers"].0.clone().unwrap()
+    );
 
     rollback(root).unwrap();
     assert_eq!(

@@ -45,14 +45,72 @@ fn compliant_host_passes_every_host_check() {
     );
 }
 
+/// Mount-option checks: not applicable without a separate mount, so they
+/// fail only on [`bare_mounts_host`].
+fn is_mount_option(id: &str) -> bool {
+    id.starts_with("mount-")
+        && ["-nodev", "-nosuid", "-noexec"]
+            .iter()
+            .any(|o| id.ends_with(o))
+}
+
+/// The noncompliant host with separate mounts that lack every option.
+fn bare_mounts_host() -> Fixture {
+    let f = noncompliant_host();
+    f.write("/etc/fstab", FSTAB_BARE, 0o644);
+    f
+}
+
+#[test]
+fn mount_options_fail_on_bare_mounts_and_pass_when_set() {
+    let r = scan(bare_mounts_host().root(), "level2").unwrap();
+    let opts: Vec<&palisade_harden::Finding> = r
+        .findings
+        .iter()
+        .filter(|x| is_mount_option(&x.id))
+        .collect();
+    assert_eq!(opts.len(), 19);
+    let bad: Vec<&String> = opts
+        .iter()
+        .filter(|x| x.status != Status::Fail)
+        .map(|x| &x.id)
+        .collect();
+    assert!(bad.is_empty(), "{}", show(&r, &bad));
+    // Separate mounts pass there, even without options.
+    let st = statuses(&r);
+    assert_eq!(st["mount-var-log-audit"], Status::Pass);
+    // systemd's tmp.mount counts for /tmp, with the unit's options.
+    let f = noncompliant_host();
+    f.write(
+        "/lib/systemd/system/tmp.mount",
+        "[Mount]\nWhat=tmpfs\nWhere=/tmp\nOptions=mode=1777,strictatime,nosuid,nodev,size=50%%\n",
+        0o644,
+    )
+    .link(
+        "/lib/systemd/system/tmp.mount",
+        "/etc/systemd/system/local-fs.target.wants/tmp.mount",
+    );
+    let st = statuses(&scan(f.root(), "level1").unwrap());
+    assert_eq!(st["mount-tmp"], Status::Pass);
+    assert_eq!(st["mount-tmp-nodev"], Status::Pass);
+    assert_eq!(st["mount-tmp-noexec"], Status::Fail);
+}
+
 #[test]
 fn noncompliant_host_fails_every_host_check() {
     let f = noncompliant_host();
     let r = scan(f.root(), "level2").unwrap();
+    let st = statuses(&r);
+    assert!(
+        st.iter()
+            .filter(|(id, _)| is_mount_option(id))
+            .all(|(_, s)| *s == Status::NotApplicable)
+    );
     let bad: Vec<&String> = r
         .findings
         .iter()
         .filter(|x| !x.id.starts_with("k8s-") && x.status != Status::Fail)
+        .filter(|x| !is_mount_option(&x.id))
         .filter(|x| is_root() || !NEEDS_ROOT.contains(&x.id.as_str()))
         .map(|x| &x.id)
         .collect();
@@ -113,8 +171,9 @@ fn every_catalogue_check_is_exercised_both_ways() {
     let bad_host = scan(noncompliant_host().root(), "level2").unwrap();
     let good_k8s = scan(k8s_node(true).root(), "level2").unwrap();
     let bad_k8s = scan(k8s_node(false).root(), "level2").unwrap();
+    let bare = scan(bare_mounts_host().root(), "level2").unwrap();
     for c in catalogue::catalogue().unwrap() {
-        let seen: Vec<Status> = [&good_host, &bad_host, &good_k8s, &bad_k8s]
+        let seen: Vec<Status> = [&good_host, &bad_host, &good_k8s, &bad_k8s, &bare]
             .iter()
             .filter_map(|r| r.findings.iter().find(|f| f.id == c.id).map(|f| f.status))
             .collect();
@@ -544,6 +603,32 @@ fn cli_exit_codes_and_outputs() {
     );
     assert_eq!(code, ExitCode::from(0));
     assert!(out.contains("rationale:") && out.contains("CIS Kubernetes Benchmark v1.12 1.2.6"));
+    let n = catalogue::catalogue().unwrap().len();
+    let (code, out, _) = run_cli(
+        HardenCommand::Checks {
+            output: Output::Sarif,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(
+        v["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
+    let (code, out, _) = run_cli(
+        HardenCommand::Checks {
+            output: Output::Junit,
+        },
+        false,
+    );
+    assert_eq!(code, ExitCode::from(0));
+    assert!(out.starts_with("<?xml"));
+    assert_eq!(out.matches("<skipped ").count(), n);
 
     let (code, out, _) = run_cli(
         HardenCommand::Fix {
@@ -584,4 +669,200 @@ fn cli_exit_codes_and_outputs() {
     );
     assert_eq!(code, ExitCode::from(2));
     assert!(err.contains("journal"));
+}
+
+/// A compliant host with every newly fixable item broken.
+// Fixture support: a broken fixture should fail loudly.
+#[allow(clippy::unwrap_used)]
+fn fixable_host() -> Fixture {
+    let f = compliant_host();
+    std::fs::remove_file(f.host("/etc/sudoers.d/logging")).unwrap();
+    std::fs::remove_file(f.host("/etc/motd")).unwrap();
+    f.write(
+        "/etc/sudoers",
+        "Defaults env_reset\n@includedir /etc/sudoers.d\n",
+        0o440,
+    )
+    .write(
+        "/etc/apt/apt.conf.d/20auto-upgrades",
+        "// site\nAPT::Periodic::Update-Package-Lists \"1\";\n",
+        0o644,
+    )
+    .write("/etc/issue", "\\S\nKernel \\r on an \\m\n", 0o644)
+    .write("/etc/issue.net", "Debian GNU/Linux 12\n", 0o644)
+    .write(
+        "/etc/security/pwquality.conf.d/50-site.conf",
+        "minlen = 14\n",
+        0o644,
+    )
+    .write(
+        "/etc/security/pwquality.conf.d/90-late.conf",
+        "# late\nminlen = 8\n",
+        0o644,
+    )
+    .write(
+        "/etc/security/faillock.conf",
+        "# faillock\ndeny = 0\n",
+        0o644,
+    )
+    .write(
+        "/etc/login.defs",
+        "PASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\n#PASS_WARN_AGE 7\nENCRYPT_METHOD SHA512\n",
+        0o644,
+    )
+    .write(
+        "/etc/systemd/journald.conf",
+        "[Journal]\nStorage=volatile\n",
+        0o644,
+    )
+    .write(
+        "/etc/systemd/journald.conf.d/50-site.conf",
+        "[Journal]\n",
+        0o644,
+    )
+    .write(
+        "/etc/systemd/journald.conf.d/90-late.conf",
+        "[Journal]\nCompress=no\n",
+        0o644,
+    );
+    f
+}
+
+const NEW_FIXES: &[&str] = &[
+    "sudo-use-pty",
+    "sudo-logfile",
+    "auto-security-updates",
+    "banner-issue",
+    "banner-issue-net",
+    "pwquality-minlen",
+    "pwquality-minclass",
+    "faillock-deny",
+    "faillock-unlock-time",
+    "login-defs-pass-max-days",
+    "login-defs-pass-min-days",
+    "login-defs-pass-warn-age",
+    "journald-storage",
+    "journald-compress",
+];
+
+#[test]
+fn new_remediations_fix_rescan_and_roll_back_byte_for_byte() {
+    let f = fixable_host();
+    let before = f.snapshot();
+    let r = scan(f.root(), "level2").unwrap();
+    let st = statuses(&r);
+    for id in NEW_FIXES {
+        assert_eq!(
+            st[*id],
+            Status::Fail,
+            "{id}: {}",
+            show(&r, &[&id.to_string()])
+        );
+        assert!(
+            r.findings.iter().any(|x| x.id == *id && x.fixable),
+            "{id} not fixable"
+        );
+    }
+    let sudoers = std::fs::read(f.host("/etc/sudoers")).unwrap();
+    let opts = FixOptions {
+        profile: "level2".into(),
+        dry_run: false,
+    };
+    let j = fix(f.root(), &opts).unwrap();
+    let r = scan(f.root(), "level2").unwrap();
+    let left: Vec<&String> = r
+        .findings
+        .iter()
+        .filter(|x| x.status != Status::Pass && !x.id.starts_with("k8s-"))
+        .map(|x| &x.id)
+        .collect();
+    assert!(left.is_empty(), "{}", show(&r, &left));
+    // /etc/sudoers itself is untouched; the drop-in is 0440 and parses.
+    assert_eq!(std::fs::read(f.host("/etc/sudoers")).unwrap(), sudoers);
+    let drop = f.host("/etc/sudoers.d/60-palisade-hardening");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&drop).unwrap().permissions().mode() & 0o7777,
+        0o440
+    );
+    let text = std::fs::read_to_string(&drop).unwrap();
+    assert!(text.contains("Defaults use_pty\n"), "{text}");
+    assert!(
+        text.contains("Defaults logfile=\"/var/log/sudo.log\"\n"),
+        "{text}"
+    );
+    // The later pwquality and journald files were overridden in place.
+    let late =
+        std::fs::read_to_string(f.host("/etc/security/pwquality.conf.d/90-late.conf")).unwrap();
+    assert_eq!(late, "# late\nminlen = 14\n");
+    let jd =
+        std::fs::read_to_string(f.host("/etc/systemd/journald.conf.d/60-palisade.conf")).unwrap();
+    assert!(
+        jd.contains("[Journal]\n") && jd.contains("Storage = persistent\n"),
+        "{jd}"
+    );
+    let apt = std::fs::read_to_string(f.host("/etc/apt/apt.conf.d/20auto-upgrades")).unwrap();
+    assert!(
+        apt.starts_with("// site\n") && apt.contains("APT::Periodic::Unattended-Upgrade \"1\";\n"),
+        "{apt}"
+    );
+
+    // Idempotent: a second run changes nothing more.
+    let mid = f.snapshot();
+    let again = fix(f.root(), &opts).unwrap();
+    assert_eq!(again.changes.len(), j.changes.len(), "{:?}", again.changes);
+    assert_eq!(f.snapshot(), mid);
+
+    rollback(f.root()).unwrap();
+    assert_eq!(
+        f.snapshot(),
+        before,
+        "rollback must restore byte-identical files and modes"
+    );
+}
+
+#[test]
+fn sudo_defaults_stay_manual_without_the_dropin_directory() {
+    let f = fixable_host();
+    f.write("/etc/sudoers", "Defaults env_reset\n", 0o440);
+    let r = scan(f.root(), "level1").unwrap();
+    for id in ["sudo-use-pty", "sudo-logfile"] {
+        let x = r.findings.iter().find(|x| x.id == id).unwrap();
+        assert_eq!(x.status, Status::Fail);
+        assert!(!x.fixable, "{id} must stay manual");
+    }
+    let j = fix(
+        f.root(),
+        &FixOptions {
+            profile: "level1".into(),
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    assert!(j.manual.iter().any(|m| m == "sudo-use-pty"));
+    assert!(!f.host("/etc/sudoers.d/60-palisade-hardening").exists());
+}
+
+#[test]
+fn auto_upgrades_are_not_configured_without_the_package() {
+    let f = fixable_host();
+    let st = std::fs::read_to_string(f.host("/var/lib/dpkg/status")).unwrap();
+    let st = st.replace(
+        "Package: unattended-upgrades\n",
+        "Package: unattended-upgrades-not\n",
+    );
+    f.write("/var/lib/dpkg/status", &st, 0o644);
+    let before = std::fs::read(f.host("/etc/apt/apt.conf.d/20auto-upgrades")).unwrap();
+    fix(
+        f.root(),
+        &FixOptions {
+            profile: "level1".into(),
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(f.host("/etc/apt/apt.conf.d/20auto-upgrades")).unwrap(),
+        before
+    );
 }

@@ -82,5 +82,15 @@ pub fn check(args: ServerArgs) -> anyhow::Result<ExitCode> {
         if cfg.log_json { "json" } else { "text" },
         cfg.log_level
     );
+    let a = &cfg.auth;
+    println!(
+        "auth        = access token {} s, session idle {} s / absolute {} s, delays after {} failures up to {} s, {} auth requests/min per address",
+        a.access_token_ttl_s,
+        a.session_idle_timeout_s,
+        a.session_absolute_timeout_s,
+        a.login_free_attempts,
+        a.login_max_delay_s,
+        a.auth_requests_per_minute
+    );
     Ok(ExitCode::SUCCESS)
 }

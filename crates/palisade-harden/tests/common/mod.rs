@@ -244,10 +244,112 @@ pub fn compliant_host() -> Fixture {
         .write("/etc/sudoers.d/ignored.conf", "Defaults !use_pty\n", 0o440)
         .write("/etc/apt/apt.conf.d/20auto-upgrades", "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n", 0o644)
         .dir("/tmp", 0o1777);
+    level2_breadth(&f, true);
     f
 }
 
-/// A host root that fails every host check of the level2 profile.
+pub const FSTAB_GOOD: &str = "# <file system> <mount point> <type> <options> <dump> <pass>\n\
+UUID=1 / ext4 errors=remount-ro 0 1\n\
+tmpfs /tmp tmpfs defaults,nodev,nosuid,noexec 0 0\n\
+tmpfs /dev/shm tmpfs defaults,nodev,nosuid,noexec 0 0\n\
+UUID=2 /home ext4 defaults,nodev,nosuid 0 2\n\
+UUID=3 /var ext4 defaults,nodev,nosuid 0 2\n\
+UUID=4 /var/tmp ext4 defaults,nodev,nosuid,noexec 0 2\n\
+UUID=5 /var/log ext4 defaults,nodev,nosuid,noexec 0 2\n\
+UUID=6 /var/log/audit/ ext4 nodev,nosuid,noexec 0 2\n\
+UUID=7 none swap sw 0 0\n";
+
+/// Separate mounts without the options: every mount-option check fails.
+pub const FSTAB_BARE: &str = "UUID=1 / ext4 errors=remount-ro 0 1\n\
+tmpfs /tmp tmpfs defaults 0 0\ntmpfs /dev/shm tmpfs defaults 0 0\nUUID=2 /home ext4 defaults 0 2\n\
+UUID=3 /var ext4 defaults 0 2\nUUID=4 /var/tmp ext4 defaults 0 2\nUUID=5 /var/log ext4 defaults 0 2\n\
+UUID=6 /var/log/audit ext4 defaults 0 2\n";
+
+pub const AUDIT_RULES_GOOD: &str = "-D\n-b 8192\n\
+-w /etc/sudoers -p wa -k scope\n-w /etc/sudoers.d -p wa -k scope\n\
+-a always,exit -F arch=b64 -S adjtimex,settimeofday -k time-change\n\
+-a always,exit -F arch=b64 -S clock_settime -F a0=0x0 -k time-change\n\
+-a always,exit -F arch=b32 -S adjtimex,settimeofday,clock_settime -k time-change\n\
+-w /etc/localtime -p wa -k time-change\n\
+-w /etc/group -p wa -k identity\n-w /etc/passwd -p wa -k identity\n-w /etc/gshadow -p wa -k identity\n\
+-w /etc/shadow -p wa -k identity\n-w /etc/security/opasswd -p wa -k identity\n-w /etc/nsswitch.conf -p wa -k identity\n\
+-w /etc/pam.conf -p wa -k identity\n-w /etc/pam.d -p wa -k identity\n\
+-a always,exit -F arch=b64 -S chmod,fchmod,fchmodat -F auid>=1000 -F auid!=unset -k perm_mod\n\
+-a always,exit -F arch=b64 -S chown,fchown,lchown,fchownat -F auid>=1000 -F auid!=unset -k perm_mod\n\
+-a always,exit -F arch=b64 -S setxattr,lsetxattr,fsetxattr,removexattr,lremovexattr,fremovexattr -F auid>=1000 -k perm_mod\n\
+-a always,exit -F arch=b32 -S chmod,fchmod,fchmodat,chown,fchown,lchown,fchownat -k perm_mod\n\
+-a always,exit -F arch=b32 -S setxattr,lsetxattr,fsetxattr,removexattr,lremovexattr,fremovexattr -k perm_mod\n\
+-w /var/run/utmp -p wa -k session\n-w /var/log/wtmp -p wa -k session\n-w /var/log/btmp -p wa -k session\n\
+-w /var/log/lastlog -p wa -k logins\n-w /var/run/faillock -p wa -k logins\n\
+-a always,exit -F arch=b64 -S init_module,finit_module,delete_module -F auid>=1000 -F auid!=unset -k kernel_modules\n\
+-a always,exit -F path=/usr/bin/kmod -F perm=x -F auid>=1000 -F auid!=unset -k kernel_modules\n-e 2\n";
+
+/// The Level 1/2 breadth items (mounts, PAM, login.defs, audit, journald,
+/// rsyslog, banners, AppArmor, GRUB), compliant or not.
+pub fn level2_breadth(f: &Fixture, good: bool) {
+    f.write(
+        "/etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+        0o644,
+    );
+    if good {
+        f.write("/etc/fstab", FSTAB_GOOD, 0o644)
+            .write("/etc/pam.d/common-password",
+                "password requisite pam_pwquality.so retry=3\npassword [success=1 default=ignore] pam_unix.so obscure use_authtok try_first_pass yescrypt\n", 0o644)
+            .write("/etc/pam.d/common-auth",
+                "auth required pam_faillock.so preauth\nauth [success=1 default=ignore] pam_unix.so nullok\nauth [default=die] pam_faillock.so authfail\n", 0o644)
+            .write("/etc/security/pwquality.conf", "# minlen = 8\nminlen = 10\n", 0o644)
+            .write("/etc/security/pwquality.conf.d/50-site.conf", "minlen = 14\nminclass = 4\n", 0o644)
+            .write("/etc/security/faillock.conf", "# deny = 3\ndeny = 5\nunlock_time = 0\nsilent\n", 0o644)
+            .write("/etc/login.defs", "MAIL_DIR /var/mail\nPASS_MAX_DAYS\t365\nPASS_MIN_DAYS\t1\nPASS_WARN_AGE\t7\nENCRYPT_METHOD SHA512\n", 0o644)
+            .write("/etc/audit/rules.d/50-cis.rules", AUDIT_RULES_GOOD, 0o640)
+            .write("/etc/audit/auditd.conf", "log_file = /var/log/audit/audit.log\nmax_log_file_action = keep_logs\nspace_left_action = email\nadmin_space_left_action = halt\n", 0o640)
+            .write("/etc/systemd/journald.conf", "[Journal]\n#Storage=auto\n", 0o644)
+            .write("/etc/systemd/journald.conf.d/50-site.conf", "[Journal]\nStorage=persistent\nCompress=yes\n", 0o644)
+            .write("/etc/rsyslog.conf", "$FileOwner root\n$FileCreateMode 0640\n", 0o644)
+            .write("/etc/issue", "Authorised use only.\n", 0o644)
+            .write("/etc/motd", "Authorised use only.\n", 0o644)
+            .write("/etc/apparmor.d/usr.sbin.chronyd", "#include <tunables/global>\n/usr/sbin/chronyd {\n  /etc/chrony/** r,\n}\n", 0o644)
+            .write("/etc/apparmor.d/abstractions/base", "  /etc/ld.so.cache r,\n", 0o644)
+            .write("/boot/grub/grub.cfg", "set superusers=\"root\"\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.AB.CD\nmenuentry\n", 0o400);
+        let mut st = std::fs::read_to_string(f.host("/var/lib/dpkg/status")).unwrap();
+        st.push_str(&dpkg_entry("rsyslog", "8.2302.0-1"));
+        f.write("/var/lib/dpkg/status", &st, 0o644);
+    } else {
+        f.write("/etc/fstab", "# UNCONFIGURED FSTAB FOR BASE SYSTEM\n", 0o644)
+            .write("/etc/pam.d/common-password",
+                "password [success=1 default=ignore] pam_unix.so obscure md5\n", 0o644)
+            .write("/etc/pam.d/common-auth", "auth [success=1 default=ignore] pam_unix.so nullok\n", 0o644)
+            .write("/etc/security/pwquality.conf.d/50-site.conf", "minlen = 14\n", 0o644)
+            .write("/etc/security/pwquality.conf.d/90-late.conf", "minlen = 8\n", 0o644)
+            .write("/etc/security/faillock.conf", "deny = 0\n# unlock_time = 900\n", 0o644)
+            .write("/etc/login.defs", "PASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\nPASS_WARN_AGE\t3\n", 0o644)
+            .write("/etc/audit/rules.d/50-partial.rules",
+                "-w /etc/sudoers -p w -k scope\n-a always,exit -F arch=b64 -S adjtimex -k time-change\n-w /etc/passwd -p wa -k identity\n", 0o640)
+            .write("/etc/systemd/journald.conf", "[Journal]\nStorage=volatile\nCompress=no\n", 0o644)
+            .write("/etc/issue", "Debian GNU/Linux 12 \\n \\l\n", 0o644)
+            .write("/etc/motd", "Welcome to \\s \\r\n", 0o666)
+            .write("/etc/apparmor.d/usr.bin.man", "/usr/bin/man flags=(complain) {\n}\n", 0o644)
+            .write("/etc/apparmor.d/usr.sbin.x", "/usr/sbin/x {\n}\n", 0o644)
+            .link("/etc/apparmor.d/usr.sbin.x", "/etc/apparmor.d/disable/usr.sbin.x");
+        // Mode checks of the banners fail too.
+        f.chmod("/etc/issue.net", 0o664).chmod("/etc/issue", 0o666);
+        let mut st = std::fs::read_to_string(f.host("/var/lib/dpkg/status")).unwrap();
+        st.push_str(&dpkg_entry("rsyslog", "1.0-1"));
+        f.write("/var/lib/dpkg/status", &st, 0o644)
+            .write(
+                "/etc/rsyslog.d/50-default.conf",
+                "$FileCreateMode 0644\n",
+                0o644,
+            )
+            .write(
+                "/etc/audit/auditd.conf",
+                "max_log_file_action = ROTATE\nspace_left_action = SYSLOG\n",
+                0o640,
+            );
+    }
+}
+
 pub fn noncompliant_host() -> Fixture {
     let f = Fixture::new();
     base(&f);
@@ -276,6 +378,7 @@ pub fn noncompliant_host() -> Fixture {
     for d in ["hourly", "daily", "weekly", "monthly", "d"] {
         f.dir(&format!("/etc/cron.{d}"), 0o755);
     }
+
     let mut status = String::new();
     for p in [
         "autofs",
@@ -322,6 +425,7 @@ pub fn noncompliant_host() -> Fixture {
         .link("/lib/systemd/system/cups.service", "/etc/systemd/system/multi-user.target.wants/cups.service")
         .write("/etc/ufw/ufw.conf", "ENABLED=yes\n", 0o644)
         .write("/etc/default/ufw", "DEFAULT_INPUT_POLICY=\"ACCEPT\"\n", 0o644);
+    level2_breadth(&f, false);
     if is_root() {
         f.write("/srv/orphan", "x", 0o644);
         f.chown("/srv/orphan", 54321, 54321);

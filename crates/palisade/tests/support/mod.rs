@@ -179,11 +179,11 @@ pub fn tree_bytes(dir: &Path) -> Vec<(PathBuf, usize, u64)> {
             } else {
                 use std::hash::{Hash, Hasher};
                 let bytes = std::fs::read(&p).unwrap();
-                // SQLite removes an empty WAL/shared-memory file left by the
-                // previous clean shutdown when any connection closes: file
-                // housekeeping, not data.
+                // SQLite's -shm file is a WAL index rebuilt on open, never
+                // data; it and an empty WAL left by the previous shutdown are
+                // removed when any connection closes: housekeeping.
                 let name = p.to_string_lossy();
-                if bytes.is_empty() && (name.ends_with("-wal") || name.ends_with("-shm")) {
+                if name.ends_with("-shm") || (bytes.is_empty() && name.ends_with("-wal")) {
                     continue;
                 }
                 let mut h = std::collections::hash_map::DefaultHasher::new();
