@@ -144,6 +144,8 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
     let session = match state.store.get_session(tenant, sid).await {
         Ok(s) => s,
         Err(StoreError::NotFound) => {
+            // Sessions go with their user: name the more specific cause.
+            user_state(state, tenant, user).await?;
             return Err(ApiError::unauthorized(
                 codes::SESSION_REVOKED,
                 "the session no longer exists",
