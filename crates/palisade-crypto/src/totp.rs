@@ -92,6 +92,14 @@ impl TotpSecret {
         Zeroizing::new(secret.to_base32())
     }
 
+    /// Parses the base32 form (as shown for manual entry; case-insensitive,
+    /// padding optional).
+    pub fn from_base32(text: &str) -> Result<Self, CryptoError> {
+        let secret = totp_rs::Secret::try_from_base32(text.trim().to_ascii_uppercase())
+            .map_err(|_| CryptoError::Totp("the secret is not base32"))?;
+        Self::from_bytes(secret.as_ref().to_vec())
+    }
+
     /// The `totp-rs` generator for this secret with our fixed parameters and
     /// no skew (the window is handled by [`verify_code`]).
     fn totp(&self) -> Result<totp_rs::Totp, CryptoError> {

@@ -381,7 +381,7 @@ async fn totp_enrol_login_replay_and_recovery_codes() {
         .unwrap();
     assert!(enrol.otpauth_uri.starts_with("otpauth://totp/"));
     assert!(enrol.qr_svg.contains("<svg"));
-    let secret = palisade_crypto::TotpSecret::from_bytes(base32_decode(&enrol.secret)).unwrap();
+    let secret = palisade_crypto::TotpSecret::from_base32(&enrol.secret).unwrap();
     let now_s = || clock.now_ms() / 1000;
     let first = palisade_crypto::totp::code_at(&secret, now_s()).unwrap();
     let e = call::<RecoveryCodes>(
@@ -725,24 +725,6 @@ fn decode_claims(token: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for ch in s.bytes().filter(|b| *b != b'=') {
-        let v = A.iter().position(|a| *a == ch).unwrap() as u64;
-        bits = (bits << 5) | v;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    out
 }
 
 /// Unknown email and wrong password cannot be told apart by the answer or

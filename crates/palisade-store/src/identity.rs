@@ -287,32 +287,34 @@ impl IdentityStore for SqlStore {
     }
 
     async fn set_password_policy(&self, tenant: Uid, policy_json: &str) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query(
+        self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (tenant_uid) DO UPDATE SET password_policy = excluded.password_policy, updated_at = excluded.updated_at",
         )
         .bind(tenant.to_string())
         .bind(policy_json.to_owned())
-        .bind(self.now())
-        .execute(&mut *tx)
+        .bind(self.now()),
+        )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     async fn set_mfa_required(&self, tenant: Uid, required: bool) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query(
+        self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, NULL, $2, $3) \
              ON CONFLICT (tenant_uid) DO UPDATE SET mfa_required = excluded.mfa_required, updated_at = excluded.updated_at",
         )
         .bind(tenant.to_string())
         .bind(i64::from(required))
-        .bind(self.now())
-        .execute(&mut *tx)
+        .bind(self.now()),
+        )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -422,16 +424,17 @@ impl IdentityStore for SqlStore {
     }
 
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query(
+        self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "UPDATE sessions SET last_seen_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND last_seen_at < $1",
         )
         .bind(now)
         .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .execute(&mut *tx)
+        .bind(uid.to_string()),
+        )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -450,18 +453,19 @@ impl IdentityStore for SqlStore {
     }
 
     async fn revoke_user_sessions(&self, tenant: Uid, user: Uid, reason: &str) -> Result<u64> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
+        let done = self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE tenant_uid = $3 AND user_uid = $4 AND revoked_at IS NULL",
         )
         .bind(self.now())
         .bind(reason.to_owned())
         .bind(tenant.to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
+        .bind(user.to_string()),
+        )
         .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     async fn use_refresh_token(
@@ -543,8 +547,10 @@ impl IdentityStore for SqlStore {
     ) -> Result<ApiKey> {
         self.with_fresh_uid(|uid| async move {
             let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            sqlx::query(
+            self
+            .exec_in(
+                Scope::Tenant(tenant),
+                sqlx::query(
                 "INSERT INTO api_keys (uid, tenant_uid, user_uid, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(uid.to_string())
@@ -553,10 +559,9 @@ impl IdentityStore for SqlStore {
             .bind(name.to_owned())
             .bind(secret_hash.to_owned())
             .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
+            .bind(expires_at),
+            )
             .await?;
-            tx.commit().await?;
             Ok(ApiKey {
                 uid,
                 tenant_uid: tenant,
@@ -623,17 +628,18 @@ impl IdentityStore for SqlStore {
     }
 
     async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query(
+        self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "UPDATE api_keys SET last_used_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND (last_used_at IS NULL OR last_used_at < $4)",
         )
         .bind(now)
         .bind(tenant.to_string())
         .bind(uid.to_string())
-        .bind(now - 60_000)
-        .execute(&mut *tx)
+        .bind(now - 60_000),
+        )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -711,19 +717,20 @@ impl IdentityStore for SqlStore {
         step: i64,
         confirm: bool,
     ) -> Result<bool> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
+        let done = self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "UPDATE user_totp SET last_step = $1, confirmed = CASE WHEN $2 = 1 THEN 1 ELSE confirmed END \
              WHERE tenant_uid = $3 AND user_uid = $4 AND (last_step IS NULL OR last_step < $1)",
         )
         .bind(step)
         .bind(i64::from(confirm))
         .bind(tenant.to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
+        .bind(user.to_string()),
+        )
         .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     async fn delete_totp(&self, tenant: Uid, user: Uid) -> Result<()> {
@@ -775,18 +782,19 @@ impl IdentityStore for SqlStore {
         hash: &str,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
+        let done = self
+        .exec_in(
+            Scope::Tenant(tenant),
+            sqlx::query(
             "UPDATE recovery_codes SET used_at = $1 WHERE tenant_uid = $2 AND user_uid = $3 AND code_hash = $4 AND used_at IS NULL",
         )
         .bind(now)
         .bind(tenant.to_string())
         .bind(user.to_string())
-        .bind(hash.to_owned())
-        .execute(&mut *tx)
+        .bind(hash.to_owned()),
+        )
         .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     async fn recovery_codes_left(&self, tenant: Uid, user: Uid) -> Result<u64> {
@@ -862,23 +870,24 @@ impl IdentityStore for SqlStore {
     }
 
     async fn throttle_clear(&self, account_key: &str, client_key: &str) -> Result<()> {
-        let mut tx = self.begin(Scope::Platform).await?;
-        sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1 AND client_key = $2")
-            .bind(account_key.to_owned())
-            .bind(client_key.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        self.exec_in(
+            Scope::Platform,
+            sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1 AND client_key = $2")
+                .bind(account_key.to_owned())
+                .bind(client_key.to_owned()),
+        )
+        .await?;
         Ok(())
     }
 
     async fn throttle_clear_account(&self, account_key: &str) -> Result<u64> {
-        let mut tx = self.begin(Scope::Platform).await?;
-        let done = sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1")
-            .bind(account_key.to_owned())
-            .execute(&mut *tx)
+        let done = self
+            .exec_in(
+                Scope::Platform,
+                sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1")
+                    .bind(account_key.to_owned()),
+            )
             .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }

@@ -366,6 +366,21 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Runs one statement in its own transaction in `scope` and commits;
+    /// returns the number of rows it touched.
+    pub(crate) async fn exec_in(
+        &self,
+        scope: Scope,
+        query: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+    ) -> Result<u64> {
+        let mut tx = self.begin(scope).await?;
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
 /// Commits when the statement touched a row; otherwise rolls back and
 /// answers `NotFound` (missing, or owned by another tenant).
 pub(crate) async fn commit_if_affected(

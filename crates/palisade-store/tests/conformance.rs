@@ -20,8 +20,8 @@ use palisade_core::{SystemClock, Uid};
 use palisade_crypto::Keyring;
 use palisade_store::testing::PgTestDb;
 use palisade_store::{
-    Backend, Database, KeyringHandle, KeyringSource, NewCloudAccount, NewCluster, NewUser,
-    PageRequest, SqlStore, Store, StoreError, StoreOptions, UidSource,
+    Backend, Database, IdentityStore, KeyringHandle, KeyringSource, NewCloudAccount, NewCluster,
+    NewUser, PageRequest, RefreshOutcome, SqlStore, Store, StoreError, StoreOptions, UidSource,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
@@ -169,6 +169,7 @@ conformance!(
     newer_schema_refused,
     uid_collision_is_retried,
     invalid_input_rejected,
+    identity_state_is_scoped_single_use_and_atomic,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -856,4 +857,123 @@ async fn invalid_input_rejected(h: &Harness) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+}
+
+async fn identity_state_is_scoped_single_use_and_atomic(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap();
+    let b = s.create_tenant("globex").await.unwrap();
+    let u = s.create_user(a.uid, user("a@acme.test")).await.unwrap();
+    // Sessions and refresh tokens: rotation, then reuse revokes the session.
+    let sess = s
+        .create_session(a.uid, u.uid, &["pwd".into()], i64::MAX, "h1")
+        .await
+        .unwrap();
+    assert_eq!(sess.amr, vec!["pwd".to_owned()]);
+    assert!(matches!(
+        s.use_refresh_token(a.uid, "h1", "h2", 10).await.unwrap(),
+        RefreshOutcome::Rotated(_)
+    ));
+    // Another tenant cannot see or use it.
+    assert_eq!(
+        s.use_refresh_token(b.uid, "h2", "h3", 11).await.unwrap(),
+        RefreshOutcome::Unknown
+    );
+    assert!(matches!(
+        s.get_session(b.uid, sess.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    match s.use_refresh_token(a.uid, "h1", "h9", 12).await.unwrap() {
+        RefreshOutcome::Reused(r) => assert_eq!(r.revoked_reason.as_deref(), Some("refresh_reuse")),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        s.get_session(a.uid, sess.uid)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // API keys.
+    let k = s
+        .create_api_key(a.uid, u.uid, "robot", "kh", None)
+        .await
+        .unwrap();
+    assert_eq!(s.api_key_for_auth(a.uid, k.uid).await.unwrap().1, "kh");
+    assert!(matches!(
+        s.api_key_for_auth(b.uid, k.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.revoke_api_key(b.uid, k.uid, None).await,
+        Err(StoreError::NotFound)
+    ));
+    s.revoke_api_key(a.uid, k.uid, Some(u.uid)).await.unwrap();
+    // TOTP: sealed secret, a step is accepted once.
+    s.put_totp(a.uid, u.uid, b"0123456789abcdefghij")
+        .await
+        .unwrap();
+    let t = s.get_totp(a.uid, u.uid).await.unwrap().unwrap();
+    assert_eq!(&t.secret[..], b"0123456789abcdefghij");
+    assert!(!t.confirmed);
+    assert!(s.accept_totp_step(a.uid, u.uid, 100, true).await.unwrap());
+    assert!(
+        !s.accept_totp_step(a.uid, u.uid, 100, false).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        !s.accept_totp_step(a.uid, u.uid, 99, false).await.unwrap(),
+        "older step"
+    );
+    assert!(s.get_totp(a.uid, u.uid).await.unwrap().unwrap().confirmed);
+    assert!(s.get_totp(b.uid, u.uid).await.unwrap().is_none());
+    let stored = h
+        .raw_text(
+            "SELECT secret_enc FROM user_totp WHERE user_uid = $1",
+            &u.uid.to_string(),
+        )
+        .await;
+    assert!(stored.starts_with("pal1."), "the TOTP secret is sealed");
+    // Recovery codes: single use.
+    s.replace_recovery_codes(a.uid, u.uid, &["r1".into(), "r2".into()])
+        .await
+        .unwrap();
+    assert!(s.use_recovery_code(a.uid, u.uid, "r1", 5).await.unwrap());
+    assert!(!s.use_recovery_code(a.uid, u.uid, "r1", 6).await.unwrap());
+    assert!(!s.use_recovery_code(b.uid, u.uid, "r2", 6).await.unwrap());
+    assert_eq!(s.recovery_codes_left(a.uid, u.uid).await.unwrap(), 1);
+    // Throttle counters.
+    let t1 = s
+        .throttle_failure("acct", "ip", 1000, &|n| 1000 + n * 10)
+        .await
+        .unwrap();
+    let t2 = s
+        .throttle_failure("acct", "ip", 1001, &|n| 1001 + n * 10)
+        .await
+        .unwrap();
+    assert_eq!((t1.failures, t2.failures, t2.blocked_until), (1, 2, 1021));
+    s.throttle_failure("acct", "other-ip", 1002, &|_| 0)
+        .await
+        .unwrap();
+    assert_eq!(s.throttle("acct", "ip").await.unwrap().failures, 2);
+    s.throttle_clear("acct", "ip").await.unwrap();
+    assert_eq!(s.throttle("acct", "ip").await.unwrap().failures, 0);
+    assert_eq!(s.throttle_clear_account("acct").await.unwrap(), 1);
+    // Password history keeps the newest first.
+    s.push_password_history(a.uid, u.uid, "old1").await.unwrap();
+    s.push_password_history(a.uid, u.uid, "old2").await.unwrap();
+    let hist = s.password_history(a.uid, u.uid, 5).await.unwrap();
+    assert_eq!(hist.len(), 2);
+    assert!(
+        s.password_history(b.uid, u.uid, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Settings.
+    s.set_mfa_required(a.uid, true).await.unwrap();
+    s.set_password_policy(a.uid, "{}").await.unwrap();
+    let sec = s.security_settings(a.uid).await.unwrap();
+    assert!(sec.mfa_required && sec.password_policy.as_deref() == Some("{}"));
+    assert!(!s.security_settings(b.uid).await.unwrap().mfa_required);
 }

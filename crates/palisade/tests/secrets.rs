@@ -76,8 +76,7 @@ fn secrets_never_reach_logs_or_database_in_clear() {
             .unwrap()
             .body;
         secrets.push(enrol.secret.clone());
-        let raw = base32(&enrol.secret);
-        let secret = palisade_crypto::TotpSecret::from_bytes(raw).unwrap();
+        let secret = palisade_crypto::TotpSecret::from_base32(&enrol.secret).unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -120,19 +119,4 @@ fn secrets_never_reach_logs_or_database_in_clear() {
             }
         }
     }
-}
-
-fn base32(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
-    for ch in s.bytes().filter(|b| *b != b'=') {
-        bits = (bits << 5) | A.iter().position(|a| *a == ch).unwrap() as u64;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    out
 }

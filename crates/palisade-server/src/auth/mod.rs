@@ -281,6 +281,25 @@ impl AuthState {
     }
 }
 
+/// Fails unless `session` is live at `now`: not revoked, within its
+/// absolute lifetime, and used within the idle timeout.
+pub fn check_session_live(session: &Session, now: i64, cfg: &AuthConfig) -> Result<(), ApiError> {
+    use palisade_proto::codes;
+    if session.revoked_at.is_some() {
+        return Err(ApiError::unauthorized(
+            codes::SESSION_REVOKED,
+            "the session was revoked",
+        ));
+    }
+    if now >= session.expires_at || now - session.last_seen_at > cfg.session_idle_timeout_s * 1000 {
+        return Err(ApiError::unauthorized(
+            codes::SESSION_EXPIRED,
+            "the session has expired",
+        ));
+    }
+    Ok(())
+}
+
 /// A new refresh token for `tenant`: `prt.<tenant>.<secret>`, and its hash.
 pub fn new_refresh_token(tenant: Uid) -> Result<(SecretString, String), ApiError> {
     let secret = random_secret().map_err(ApiError::internal)?;

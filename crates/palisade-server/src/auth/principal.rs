@@ -156,19 +156,7 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
     if session.user_uid != user {
         return Err(malformed());
     }
-    if session.revoked_at.is_some() {
-        return Err(ApiError::unauthorized(
-            codes::SESSION_REVOKED,
-            "the session was revoked",
-        ));
-    }
-    let idle_ms = state.auth.cfg.session_idle_timeout_s * 1000;
-    if now >= session.expires_at || now - session.last_seen_at > idle_ms {
-        return Err(ApiError::unauthorized(
-            codes::SESSION_EXPIRED,
-            "the session has expired",
-        ));
-    }
+    super::check_session_live(&session, now, &state.auth.cfg)?;
     let role = user_state(state, tenant, user).await?;
     if now - session.last_seen_at > 60_000 {
         state.store.touch_session(tenant, sid, now).await?;

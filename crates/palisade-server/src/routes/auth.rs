@@ -331,22 +331,14 @@ pub async fn refresh(
         }
         RefreshOutcome::Rotated(s) => s,
     };
-    if session.revoked_at.is_some() {
-        return Err(ApiError::unauthorized(
-            codes::SESSION_REVOKED,
-            "the session was revoked",
-        ));
-    }
-    let idle_ms = state.auth.cfg.session_idle_timeout_s * 1000;
-    if now >= session.expires_at || now - session.last_seen_at > idle_ms {
-        let _ = state
-            .store
-            .revoke_session(tenant, session.uid, "expired")
-            .await;
-        return Err(ApiError::unauthorized(
-            codes::SESSION_EXPIRED,
-            "the session has expired",
-        ));
+    if let Err(e) = crate::auth::check_session_live(&session, now, &state.auth.cfg) {
+        if e.code() == codes::SESSION_EXPIRED {
+            let _ = state
+                .store
+                .revoke_session(tenant, session.uid, "expired")
+                .await;
+        }
+        return Err(e);
     }
     let user = state.store.get_user(tenant, session.user_uid).await?;
     if user.status != UserStatus::Active {
