@@ -269,7 +269,7 @@ impl SqlStore {
 #[async_trait]
 impl IdentityStore for SqlStore {
     async fn security_settings(&self, tenant: Uid) -> Result<TenantSecurity> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(
             "SELECT password_policy, mfa_required FROM tenant_settings WHERE tenant_uid = $1",
         )
@@ -319,7 +319,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn password_history(&self, tenant: Uid, user: Uid, n: u32) -> Result<Vec<String>> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(
             "SELECT password_hash FROM password_history WHERE tenant_uid = $1 AND user_uid = $2 ORDER BY created_at DESC LIMIT $3",
         )
@@ -417,7 +417,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn get_session(&self, tenant: Uid, uid: Uid) -> Result<Session> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let s = self.session_in(&mut tx, tenant, &uid.to_string()).await?;
         tx.commit().await?;
         Ok(s)
@@ -577,7 +577,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn api_key_for_auth(&self, tenant: Uid, uid: Uid) -> Result<(ApiKey, String)> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(
             "SELECT uid, tenant_uid, user_uid, name, created_at, expires_at, revoked_at, last_used_at, secret_hash FROM api_keys WHERE tenant_uid = $1 AND uid = $2",
         )
@@ -597,7 +597,7 @@ impl IdentityStore for SqlStore {
         page: PageRequest,
     ) -> Result<Page<ApiKey>> {
         let limit = page.size();
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(
             "SELECT uid, tenant_uid, user_uid, name, created_at, expires_at, revoked_at, last_used_at FROM api_keys \
              WHERE tenant_uid = $1 AND ($2 = '' OR user_uid = $2) AND uid > $3 ORDER BY uid LIMIT $4",
@@ -666,7 +666,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn get_totp(&self, tenant: Uid, user: Uid) -> Result<Option<TotpRecord>> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(
             "SELECT secret_enc, confirmed, last_step FROM user_totp WHERE tenant_uid = $1 AND user_uid = $2",
         )
@@ -798,7 +798,7 @@ impl IdentityStore for SqlStore {
     }
 
     async fn recovery_codes_left(&self, tenant: Uid, user: Uid) -> Result<u64> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) FROM recovery_codes WHERE tenant_uid = $1 AND user_uid = $2 AND used_at IS NULL",
         )

@@ -65,7 +65,7 @@ macro_rules! delete_one {
 /// Fetches one row in tenant scope; NotFound when nothing matched.
 macro_rules! fetch_one {
     ($self:ident, $tenant:expr, $sql:literal, $map:expr, $($bind:expr),+) => {{
-        let mut tx = $self.begin(Scope::Tenant($tenant)).await?;
+        let mut tx = $self.begin_read(Scope::Tenant($tenant)).await?;
         let row = sqlx::query($sql)
             $(.bind($bind.to_string()))+
             .fetch_optional(&mut *tx)
@@ -80,7 +80,7 @@ macro_rules! fetch_one {
 macro_rules! fetch_page {
     ($self:ident, $tenant:expr, $page:expr, $sql:literal, $map:expr, $($bind:expr),+) => {{
         let limit = $page.size();
-        let mut tx = $self.begin(Scope::Tenant($tenant)).await?;
+        let mut tx = $self.begin_read(Scope::Tenant($tenant)).await?;
         let rows = sqlx::query($sql)
             $(.bind($bind.to_string()))+
             .bind(cursor(&$page))
@@ -257,7 +257,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn cloud_account_secret(&self, tenant: Uid, uid: Uid) -> Result<SecretString> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(
             "SELECT credentials_enc FROM cloud_accounts WHERE tenant_uid = $1 AND uid = $2",
         )

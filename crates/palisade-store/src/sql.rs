@@ -187,8 +187,20 @@ impl SqlStore {
 
     /// Begins a transaction in `scope`.
     pub(crate) async fn begin(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
+        self.begin_mode(scope, true).await
+    }
+
+    /// Begins a read-only transaction in `scope`. On SQLite it is deferred
+    /// (`BEGIN`): readers see a consistent snapshot without taking the write
+    /// lock, so they never queue behind writers' commits.
+    pub(crate) async fn begin_read(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
+        self.begin_mode(scope, false).await
+    }
+
+    async fn begin_mode(&self, scope: Scope, write: bool) -> Result<Transaction<'static, Any>> {
         match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite if write => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite => Ok(self.pool.begin().await?),
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 let value = match scope {

@@ -105,7 +105,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn user_get(&self, tenant: Uid, uid: Uid) -> Result<User> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -127,7 +127,7 @@ impl SqlStore {
         email: &str,
     ) -> Result<UserCredentials> {
         let index = email_index(self.sealer.keys.get().hash_salt(), tenant, email);
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -148,7 +148,7 @@ impl SqlStore {
 
     pub(crate) async fn user_list(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>> {
         let limit = page.size();
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),

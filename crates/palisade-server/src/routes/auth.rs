@@ -105,10 +105,13 @@ async fn check_password(
     let ok = auth.verify_password(password, stored).await?;
     match account {
         Some(found) if ok => {
-            state
-                .store
-                .throttle_clear(&account_key, &client_key)
-                .await?;
+            // Only write when there is a counter to clear.
+            if t.failures > 0 {
+                state
+                    .store
+                    .throttle_clear(&account_key, &client_key)
+                    .await?;
+            }
             Ok(found)
         }
         _ => {
