@@ -76,6 +76,22 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Loads the configured keyring without ever generating one (for tools that
+/// work on an existing installation).
+pub fn configured_keyring(cfg: &ServeConfig) -> Result<(Keyring, KeyringSource), ServerError> {
+    let kerr = |e: palisade_crypto::CryptoError| ServerError::Keyring(e.to_string());
+    match &cfg.keyring {
+        KeyringConfig::Inline(text) => Ok((
+            Keyring::from_text(text.expose_secret()).map_err(kerr)?,
+            KeyringSource::Fixed,
+        )),
+        KeyringConfig::File { path, .. } => Ok((
+            Keyring::load_file(path).map_err(kerr)?,
+            KeyringSource::File(path.clone()),
+        )),
+    }
+}
+
 /// Loads the keyring; generates `DATA_DIR/keyring` only for a brand-new
 /// embedded installation. Returns the keyring, its source and the path of a
 /// file created now (to remove again if the database refuses it).
@@ -84,18 +100,14 @@ pub fn load_keyring(
 ) -> Result<(Keyring, KeyringSource, Option<PathBuf>), ServerError> {
     let kerr = |e: palisade_crypto::CryptoError| ServerError::Keyring(e.to_string());
     match &cfg.keyring {
-        KeyringConfig::Inline(text) => Ok((
-            Keyring::from_text(text.expose_secret()).map_err(kerr)?,
-            KeyringSource::Fixed,
-            None,
-        )),
+        KeyringConfig::Inline(_) => {
+            let (k, source) = configured_keyring(cfg)?;
+            Ok((k, source, None))
+        }
         KeyringConfig::File { path, default } => {
             if path.exists() {
-                return Ok((
-                    Keyring::load_file(path).map_err(kerr)?,
-                    KeyringSource::File(path.clone()),
-                    None,
-                ));
+                let (k, source) = configured_keyring(cfg)?;
+                return Ok((k, source, None));
             }
             if !default {
                 return Err(ServerError::Keyring(format!(
@@ -210,14 +222,9 @@ pub async fn ensure_platform(
         return Ok(None);
     }
     let password = one_time_password()?;
-    let pepper = store.keys().get();
-    let pw = password.clone();
-    let hash = tokio::task::spawn_blocking(move || {
-        palisade_crypto::password::hash_password(pepper.hash_salt(), &pw)
-    })
-    .await
-    .map_err(|e| ServerError::Keyring(format!("password hashing task failed: {e}")))?
-    .map_err(|e| ServerError::Keyring(e.to_string()))?;
+    let hash = crate::auth::hash_blocking(store.keys().get(), password.clone())
+        .await
+        .map_err(|e| ServerError::Keyring(e.to_string()))?;
     match store
         .create_user(
             tenant.uid,

@@ -8,25 +8,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use palisade_core::SystemClock;
 use palisade_core::model::{UserRole, UserStatus};
-use palisade_crypto::Keyring;
-use palisade_server::config::KeyringConfig;
-use palisade_store::{IdentityStore, KeyringHandle, KeyringSource, NewUser, SqlStore, Store};
+use palisade_store::{IdentityStore, KeyringHandle, NewUser, SqlStore, Store};
 use secrecy::ExposeSecret;
 
 use crate::cli::{ServerArgs, UserArgs, UserCommand};
 
 async fn open(server: &ServerArgs) -> anyhow::Result<SqlStore> {
     let cfg = server.resolve()?;
-    let (keyring, source) = match &cfg.keyring {
-        KeyringConfig::File { path, .. } => (
-            Keyring::load_file(path).with_context(|| format!("keyring {}", path.display()))?,
-            KeyringSource::File(path.clone()),
-        ),
-        KeyringConfig::Inline(text) => (
-            Keyring::from_text(text.expose_secret())?,
-            KeyringSource::Fixed,
-        ),
-    };
+    let (keyring, source) = palisade_server::bootstrap::configured_keyring(&cfg)?;
     Ok(palisade_server::bootstrap::open_store(
         &cfg,
         KeyringHandle::new(keyring, source),
@@ -52,12 +41,7 @@ async fn find(
 }
 
 async fn hash(store: &SqlStore, pw: &secrecy::SecretString) -> anyhow::Result<String> {
-    let keyring = store.keys().get();
-    let pw = pw.clone();
-    Ok(tokio::task::spawn_blocking(move || {
-        palisade_crypto::password::hash_password(keyring.hash_salt(), &pw)
-    })
-    .await??)
+    Ok(palisade_server::auth::hash_blocking(store.keys().get(), pw.clone()).await?)
 }
 
 /// Runs one `admin user` command.

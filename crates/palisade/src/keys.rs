@@ -9,23 +9,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use palisade_core::SystemClock;
-use palisade_crypto::Keyring;
-use palisade_server::config::KeyringConfig;
 use palisade_store::{KeyringHandle, KeyringSource, Store};
-use secrecy::ExposeSecret;
 
 use crate::cli::RotateArgs;
 
 pub async fn rotate_root(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.server.resolve()?;
-    let (old, path) = match &cfg.keyring {
-        KeyringConfig::File { path, .. } => (
-            Keyring::load_file(path).with_context(|| format!("keyring {}", path.display()))?,
-            Some(path.clone()),
-        ),
-        KeyringConfig::Inline(text) => (Keyring::from_text(text.expose_secret())?, None),
+    let (old, source) = palisade_server::bootstrap::configured_keyring(&cfg)?;
+    let path = match source {
+        KeyringSource::File(p) => Some(p),
+        KeyringSource::Fixed => None,
     };
     let target = match (&path, &args.out) {
         (Some(p), None) => p.clone(),

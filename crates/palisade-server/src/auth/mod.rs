@@ -153,16 +153,9 @@ impl AuthState {
         let tokens = TokenKeys::from_keyring(&keyring)
             .map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
         let dummy_pw = random_secret().map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
-        let pepper = keyring.clone();
-        let dummy_hash = tokio::task::spawn_blocking(move || {
-            palisade_crypto::password::hash_password(
-                pepper.hash_salt(),
-                &SecretString::from(dummy_pw.as_str()),
-            )
-        })
-        .await
-        .map_err(|e| crate::ServerError::Keyring(e.to_string()))?
-        .map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
+        let dummy_hash = hash_blocking(keyring.clone(), SecretString::from(dummy_pw.as_str()))
+            .await
+            .map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
         let cores = std::thread::available_parallelism()
             .map(std::num::NonZeroUsize::get)
             .unwrap_or(2);
@@ -213,14 +206,9 @@ impl AuthState {
             .acquire()
             .await
             .map_err(ApiError::internal)?;
-        let keyring = self.keys.get();
-        let pw = password.clone();
-        tokio::task::spawn_blocking(move || {
-            palisade_crypto::password::hash_password(keyring.hash_salt(), &pw)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        hash_blocking(self.keys.get(), password.clone())
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// Keyed hash naming an account for the brute-force counters.
@@ -279,6 +267,19 @@ impl AuthState {
             })
             .map_err(ApiError::internal)
     }
+}
+
+/// Hashes a password with the keyring's pepper on the blocking pool (never
+/// on the async runtime). Callers that serve requests also cap concurrency.
+pub async fn hash_blocking(
+    keyring: Arc<palisade_crypto::Keyring>,
+    password: SecretString,
+) -> Result<String, palisade_crypto::CryptoError> {
+    tokio::task::spawn_blocking(move || {
+        palisade_crypto::password::hash_password(keyring.hash_salt(), &password)
+    })
+    .await
+    .map_err(|e| palisade_crypto::CryptoError::Password(format!("hashing task failed: {e}")))?
 }
 
 /// Fails unless `session` is live at `now`: not revoked, within its

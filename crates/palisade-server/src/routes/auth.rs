@@ -128,12 +128,16 @@ async fn check_password(
     }
 }
 
-async fn tenant_policy(state: &AppState, tenant: Uid) -> Result<PasswordPolicy, ApiError> {
-    let settings = state.store.security_settings(tenant).await?;
-    match settings.password_policy {
+/// The password policy stored in a tenant's settings (the default when unset).
+fn policy_of(settings: &palisade_store::TenantSecurity) -> Result<PasswordPolicy, ApiError> {
+    match &settings.password_policy {
         None => Ok(PasswordPolicy::default()),
-        Some(json) => serde_json::from_str(&json).map_err(ApiError::internal),
+        Some(json) => serde_json::from_str(json).map_err(ApiError::internal),
     }
+}
+
+async fn tenant_policy(state: &AppState, tenant: Uid) -> Result<PasswordPolicy, ApiError> {
+    policy_of(&state.store.security_settings(tenant).await?)
 }
 
 /// `POST /v1/auth/login`.
@@ -165,7 +169,8 @@ pub async fn login(
             .set_password(tenant, user.uid, &fresh, user.must_change_password)
             .await?;
     }
-    let policy = tenant_policy(&state, tenant).await?;
+    let settings = state.store.security_settings(tenant).await?;
+    let policy = policy_of(&settings)?;
     let now = state.clock.now_ms();
     let expired = policy.is_expired(user.password_changed_at, now);
     if user.must_change_password || expired {
@@ -190,7 +195,7 @@ pub async fn login(
             ..Default::default()
         }));
     }
-    let mfa_enroll = state.store.security_settings(tenant).await?.mfa_required;
+    let mfa_enroll = settings.mfa_required;
     let resp = issue_session(
         &state.auth,
         &state.store,
