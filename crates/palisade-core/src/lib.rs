@@ -4,6 +4,7 @@
 //! parameters so every rule built on them is testable without sleeping.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod model;

@@ -7,6 +7,7 @@
 //! I/O beyond reading and writing the keyring file.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod blind;
 pub mod envelope;
 pub mod error;

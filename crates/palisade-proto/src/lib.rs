@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod audit;
 pub mod auth;
 
 /// The one error shape of the API.
@@ -102,6 +103,8 @@ pub mod codes {
     pub const FORBIDDEN: &str = "forbidden";
     /// The new password was used recently.
     pub const PASSWORD_REUSED: &str = "password_reused";
+    /// The change's audit event could not be written, so the change was not made.
+    pub const AUDIT_UNAVAILABLE: &str = "audit_unavailable";
 }
 
 /// Name of the response header carrying the request UID.

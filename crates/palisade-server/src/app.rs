@@ -29,11 +29,14 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Authentication.
     pub auth: Arc<crate::auth::AuthState>,
+    /// The platform tenant (`system`): its log records platform-wide events
+    /// such as attempts on unknown tenants.
+    pub platform_tenant: Uid,
 }
 
 /// The full router with every layer.
 pub fn app(state: AppState) -> Router {
-    use crate::routes::{apikeys, auth, mfa, settings, users};
+    use crate::routes::{apikeys, audit, auth, mfa, settings, users};
     let auth_routes = Router::new()
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/mfa", post(auth::mfa))
@@ -74,6 +77,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/settings/mfa",
             get(settings::get_mfa).put(settings::put_mfa),
         )
+        .route("/v1/audit", get(audit::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

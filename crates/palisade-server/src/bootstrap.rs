@@ -206,13 +206,28 @@ pub async fn ensure_platform(
     data_dir: &Path,
     admin_email: &str,
 ) -> Result<Option<SecretString>, ServerError> {
+    let boot = |action: &str| {
+        palisade_core::audit::AuditContext::system()
+            .entry(action)
+            .detail("via", "bootstrap")
+    };
     let tenant = match store.tenant_by_name(SYSTEM_TENANT).await {
         Ok(t) => t,
-        Err(StoreError::NotFound) => match store.create_tenant(SYSTEM_TENANT).await {
-            Ok(t) => t,
-            Err(StoreError::Conflict(_)) => store.tenant_by_name(SYSTEM_TENANT).await?,
-            Err(e) => return Err(e.into()),
-        },
+        Err(StoreError::NotFound) => {
+            let mut tx = store.write_platform().await?;
+            match tx.create_tenant(SYSTEM_TENANT).await {
+                Ok(t) => {
+                    tx.commit(boot("tenant.create").tenant(t.uid).target("tenant", t.uid))
+                        .await?;
+                    t
+                }
+                Err(StoreError::Conflict(_)) => {
+                    drop(tx);
+                    store.tenant_by_name(SYSTEM_TENANT).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Err(e) => return Err(e.into()),
     };
     let existing = store
@@ -225,7 +240,8 @@ pub async fn ensure_platform(
     let hash = crate::auth::hash_blocking(store.keys().get(), password.clone())
         .await
         .map_err(|e| ServerError::Keyring(e.to_string()))?;
-    match store
+    let mut tx = store.write(tenant.uid).await?;
+    match tx
         .create_user(
             tenant.uid,
             NewUser {
@@ -238,7 +254,9 @@ pub async fn ensure_platform(
         )
         .await
     {
-        Ok(_) => {}
+        Ok(u) => {
+            tx.commit(boot("user.create").target("user", u.uid)).await?;
+        }
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }

@@ -62,6 +62,14 @@ pub struct ConfigLayer {
     pub login_max_delay: Option<i64>,
     /// Requests per minute per client IP on `/v1/auth/*` (1–1000000, default 60).
     pub auth_requests_per_minute: Option<i64>,
+    /// Days audit events are kept before they are archived and removed
+    /// (0 = forever, the default; at most 36500).
+    pub audit_retention_days: Option<i64>,
+    /// Where retention writes sealed archives (default `DATA_DIR/audit-archive`).
+    pub audit_archive_dir: Option<PathBuf>,
+    /// A copy of every event as JSON lines for a SIEM: `file:PATH`,
+    /// `syslog` (the local socket), `syslog:SOCKET` or `syslog+udp://HOST:PORT`.
+    pub audit_stream: Option<String>,
 }
 
 fn int(vars: &BTreeMap<String, String>, key: &str) -> Result<Option<i64>, ServerError> {
@@ -154,6 +162,9 @@ impl ConfigLayer {
             login_free_attempts: int(vars, "PALISADE_LOGIN_FREE_ATTEMPTS")?,
             login_max_delay: int(vars, "PALISADE_LOGIN_MAX_DELAY")?,
             auth_requests_per_minute: int(vars, "PALISADE_AUTH_REQUESTS_PER_MINUTE")?,
+            audit_retention_days: int(vars, "PALISADE_AUDIT_RETENTION_DAYS")?,
+            audit_archive_dir: get("PALISADE_AUDIT_ARCHIVE_DIR").map(PathBuf::from),
+            audit_stream: get("PALISADE_AUDIT_STREAM"),
         })
     }
 
@@ -182,6 +193,9 @@ impl ConfigLayer {
             auth_requests_per_minute: self
                 .auth_requests_per_minute
                 .or(lower.auth_requests_per_minute),
+            audit_retention_days: self.audit_retention_days.or(lower.audit_retention_days),
+            audit_archive_dir: self.audit_archive_dir.or(lower.audit_archive_dir),
+            audit_stream: self.audit_stream.or(lower.audit_stream),
         }
     }
 }
@@ -250,6 +264,8 @@ pub struct ServeConfig {
     pub log_level: String,
     /// Authentication tunables.
     pub auth: crate::auth::AuthConfig,
+    /// Audit retention and streaming.
+    pub audit: crate::audit::AuditConfig,
 }
 
 impl ServeConfig {
@@ -394,7 +410,26 @@ impl ServeConfig {
                 "session_absolute_timeout must not be shorter than session_idle_timeout".into(),
             );
         }
+        let audit = crate::audit::AuditConfig {
+            retention_days: u32::try_from(bounded(
+                "audit_retention_days",
+                layer.audit_retention_days,
+                0,
+                0,
+                36_500,
+            )?)
+            .unwrap_or(0),
+            archive_dir: layer
+                .audit_archive_dir
+                .unwrap_or_else(|| data_dir.join(crate::audit::ARCHIVE_DIR)),
+            stream: layer
+                .audit_stream
+                .as_deref()
+                .map(crate::audit::StreamTarget::parse)
+                .transpose()?,
+        };
         Ok(ServeConfig {
+            audit,
             data_dir,
             listen,
             hostnames,
@@ -424,6 +459,11 @@ impl ServeConfig {
             log_json: true,
             log_level: "info".to_owned(),
             auth: crate::auth::AuthConfig::default(),
+            audit: crate::audit::AuditConfig {
+                retention_days: 0,
+                archive_dir: data_dir.join(crate::audit::ARCHIVE_DIR),
+                stream: None,
+            },
         }
     }
 }
@@ -525,6 +565,26 @@ mod tests {
             })
             .contains("log format")
         );
+        assert!(
+            err(ConfigLayer {
+                audit_retention_days: Some(-1),
+                ..base()
+            })
+            .contains("audit_retention_days")
+        );
+        for bad in [
+            "",
+            "file:",
+            "kafka://x",
+            "syslog+udp://nohost",
+            "syslog+udp://h:0",
+        ] {
+            let e = err(ConfigLayer {
+                audit_stream: Some(bad.into()),
+                ..base()
+            });
+            assert!(e.contains("audit_stream"), "{bad}: {e}");
+        }
         let dbg = format!(
             "{:?}",
             ServeConfig::from_layer(ConfigLayer {

@@ -89,6 +89,11 @@ impl ApiError {
         self.code
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 404 not_found.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such resource")
@@ -112,6 +117,14 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, m),
             StoreError::Invalid(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, m)
+            }
+            StoreError::AuditWrite(detail) => {
+                tracing::error!(request_uid = %current_request_uid(), error = %detail, "audit write failed; change refused");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::AUDIT_UNAVAILABLE,
+                    "the change was not made because its audit record could not be written; retry later",
+                )
             }
             other => ApiError::internal(other),
         }

@@ -104,3 +104,37 @@ mod tests {
         );
     }
 }
+
+/// Query parameters of type `T`: unknown parameters rejected (by the type's
+/// `deny_unknown_fields`), every rejection in the API's error shape, never
+/// echoing a value.
+#[derive(Debug)]
+pub struct ValidQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ValidQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ValidQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let reason = sanitize(&e.inner().to_string());
+                let message = if path == "." || path.is_empty() {
+                    format!("query: {reason}")
+                } else {
+                    format!("query parameter {path}: {reason}")
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+            })
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_core::Clock;
+use palisade_store::Store;
 use secrecy::SecretString;
 
 use crate::app::{AppState, app};
@@ -22,7 +23,10 @@ pub struct Running {
     pub admin_password: Option<SecretString>,
     /// The store (for tests and tools).
     pub store: Arc<palisade_store::SqlStore>,
+    /// The SIEM stream, when configured.
+    pub audit_stream: Option<Arc<crate::audit::StreamSink>>,
     handle: axum_server::Handle<SocketAddr>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -36,18 +40,49 @@ impl std::fmt::Debug for Running {
 
 /// Prepares the data directory and starts serving HTTPS.
 pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServerError> {
-    let prepared = prepare(&cfg, Arc::clone(&clock)).await?;
+    let mut prepared = prepare(&cfg, Arc::clone(&clock)).await?;
+    let audit_stream = match &cfg.audit.stream {
+        Some(target) => {
+            let sink = crate::audit::start_stream(target).await?;
+            prepared.store = Arc::new(
+                (*prepared.store)
+                    .clone()
+                    .with_audit_sink(Arc::clone(&sink) as Arc<dyn palisade_store::AuditSink>),
+            );
+            Some(sink)
+        }
+        None => None,
+    };
     let listener = std::net::TcpListener::bind(cfg.listen).map_err(ServerError::Listen)?;
     listener
         .set_nonblocking(true)
         .map_err(ServerError::Listen)?;
     let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
     let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone()).await?;
+    let platform_tenant = prepared
+        .store
+        .tenant_by_name(palisade_core::model::SYSTEM_TENANT)
+        .await?
+        .uid;
     let state = AppState {
         store: prepared.store.clone(),
         clock,
         auth: Arc::new(auth),
+        platform_tenant,
     };
+    let mut background = Vec::new();
+    if cfg.audit.retention_days > 0 {
+        let keyring = prepared.store.keys().get();
+        let signer = palisade_crypto::audit::AuditSigner::from_keyring(&keyring)
+            .map_err(|e| ServerError::Keyring(e.to_string()))?;
+        background.push(crate::audit::spawn_retention(
+            prepared.store.clone(),
+            cfg.audit.clone(),
+            Arc::new(signer),
+            keyring.installation_uid(),
+            Arc::clone(&state.clock),
+        ));
+    }
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(
         listener,
@@ -66,7 +101,9 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
         ca_cert: prepared.ca_cert,
         admin_password: prepared.admin_password,
         store: prepared.store,
+        audit_stream,
         handle,
+        background,
         task,
     })
 }
@@ -74,6 +111,9 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
 impl Running {
     /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        for task in &self.background {
+            task.abort();
+        }
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let r = self.task.await;
         self.store.close().await;

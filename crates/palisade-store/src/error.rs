@@ -49,6 +49,10 @@ pub enum StoreError {
     /// UID allocation kept colliding (should never happen with 48 random bits).
     #[error("could not allocate a unique UID")]
     UidExhausted,
+    /// The audit event of a change could not be written, so the change was
+    /// not made (the log is fail-closed).
+    #[error("the audit event could not be written, so the change was not made: {0}")]
+    AuditWrite(String),
     /// The database failed or could not be reached.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -14,7 +14,8 @@ use sqlx::any::AnyRow;
 use zeroize::Zeroizing;
 
 use crate::sealer::Sealer;
-use crate::sql::{Scope, SqlStore, commit_if_affected, cursor, page_of, parse_uid};
+use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
+use crate::tx::SqlTx;
 use crate::{Page, PageRequest, Result, StoreError};
 
 /// A tenant's security settings.
@@ -106,59 +107,12 @@ pub struct Throttle {
 pub trait IdentityStore: Send + Sync {
     /// The tenant's security settings (defaults when never set).
     async fn security_settings(&self, tenant: Uid) -> Result<TenantSecurity>;
-    /// Stores the password policy JSON.
-    async fn set_password_policy(&self, tenant: Uid, policy_json: &str) -> Result<()>;
-    /// Sets whether MFA is required.
-    async fn set_mfa_required(&self, tenant: Uid, required: bool) -> Result<()>;
-
     /// The user's previous password hashes, newest first, at most `n`.
     async fn password_history(&self, tenant: Uid, user: Uid, n: u32) -> Result<Vec<String>>;
-    /// Records a hash in the user's password history (keeps the last 24).
-    async fn push_password_history(&self, tenant: Uid, user: Uid, hash: &str) -> Result<()>;
-    /// Sets the role of a user.
-    async fn set_user_role(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        role: palisade_core::model::UserRole,
-    ) -> Result<()>;
-
-    /// Starts a session with its first refresh token (hash).
-    async fn create_session(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        amr: &[String],
-        expires_at: i64,
-        refresh_hash: &str,
-    ) -> Result<Session>;
     /// A session by UID.
     async fn get_session(&self, tenant: Uid, uid: Uid) -> Result<Session>;
     /// Records activity (for the idle timeout).
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()>;
-    /// Revokes one session.
-    async fn revoke_session(&self, tenant: Uid, uid: Uid, reason: &str) -> Result<()>;
-    /// Revokes every live session of a user; returns how many.
-    async fn revoke_user_sessions(&self, tenant: Uid, user: Uid, reason: &str) -> Result<u64>;
-    /// Uses a refresh token once: rotates it, or detects reuse and revokes
-    /// the session (only that session).
-    async fn use_refresh_token(
-        &self,
-        tenant: Uid,
-        token_hash: &str,
-        new_hash: &str,
-        now: i64,
-    ) -> Result<RefreshOutcome>;
-
-    /// Stores a new API key (secret already hashed).
-    async fn create_api_key(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        name: &str,
-        secret_hash: &str,
-        expires_at: Option<i64>,
-    ) -> Result<ApiKey>;
     /// A key and its secret hash, for authentication.
     async fn api_key_for_auth(&self, tenant: Uid, uid: Uid) -> Result<(ApiKey, String)>;
     /// Keys of a tenant, optionally of one user.
@@ -168,49 +122,16 @@ pub trait IdentityStore: Send + Sync {
         user: Option<Uid>,
         page: PageRequest,
     ) -> Result<Page<ApiKey>>;
-    /// Revokes a key (of `user`, when given).
-    async fn revoke_api_key(&self, tenant: Uid, uid: Uid, user: Option<Uid>) -> Result<()>;
-    /// Records a successful use.
-    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()>;
+    /// Records a successful use (at most once a minute); true when it did.
+    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<bool>;
 
-    /// Starts (or restarts) an unconfirmed TOTP enrolment.
-    async fn put_totp(&self, tenant: Uid, user: Uid, secret: &[u8]) -> Result<()>;
     /// The user's TOTP enrolment, if any.
     async fn get_totp(&self, tenant: Uid, user: Uid) -> Result<Option<TotpRecord>>;
-    /// Accepts time step `step` if it is newer than the last one (atomic);
-    /// `confirm` also marks the enrolment confirmed. False when replayed.
-    async fn accept_totp_step(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        step: i64,
-        confirm: bool,
-    ) -> Result<bool>;
-    /// Removes the enrolment and the recovery codes.
-    async fn delete_totp(&self, tenant: Uid, user: Uid) -> Result<()>;
-    /// Replaces the user's recovery codes (hashes).
-    async fn replace_recovery_codes(&self, tenant: Uid, user: Uid, hashes: &[String])
-    -> Result<()>;
-    /// Uses a recovery code once; false when unknown or already used.
-    async fn use_recovery_code(&self, tenant: Uid, user: Uid, hash: &str, now: i64)
-    -> Result<bool>;
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, tenant: Uid, user: Uid) -> Result<u64>;
 
     /// A brute-force counter.
     async fn throttle(&self, account_key: &str, client_key: &str) -> Result<Throttle>;
-    /// Records a failure; `block` computes `blocked_until` from the new count.
-    async fn throttle_failure(
-        &self,
-        account_key: &str,
-        client_key: &str,
-        now: i64,
-        block: &(dyn Fn(i64) -> i64 + Send + Sync),
-    ) -> Result<Throttle>;
-    /// Clears one counter (after a success).
-    async fn throttle_clear(&self, account_key: &str, client_key: &str) -> Result<()>;
-    /// Clears every counter of an account (admin).
-    async fn throttle_clear_account(&self, account_key: &str) -> Result<u64>;
 }
 
 const SESSION_COLUMNS: &str = "uid, tenant_uid, user_uid, amr, created_at, last_seen_at, expires_at, revoked_at, revoked_reason";
@@ -286,38 +207,6 @@ impl IdentityStore for SqlStore {
         })
     }
 
-    async fn set_password_policy(&self, tenant: Uid, policy_json: &str) -> Result<()> {
-        self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (tenant_uid) DO UPDATE SET password_policy = excluded.password_policy, updated_at = excluded.updated_at",
-        )
-        .bind(tenant.to_string())
-        .bind(policy_json.to_owned())
-        .bind(self.now()),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn set_mfa_required(&self, tenant: Uid, required: bool) -> Result<()> {
-        self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, NULL, $2, $3) \
-             ON CONFLICT (tenant_uid) DO UPDATE SET mfa_required = excluded.mfa_required, updated_at = excluded.updated_at",
-        )
-        .bind(tenant.to_string())
-        .bind(i64::from(required))
-        .bind(self.now()),
-        )
-        .await?;
-        Ok(())
-    }
-
     async fn password_history(&self, tenant: Uid, user: Uid, n: u32) -> Result<Vec<String>> {
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(
@@ -332,88 +221,6 @@ impl IdentityStore for SqlStore {
         rows.iter()
             .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
-    }
-
-    async fn push_password_history(&self, tenant: Uid, user: Uid, hash: &str) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query(
-            "INSERT INTO password_history (tenant_uid, user_uid, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .bind(hash.to_owned())
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM password_history WHERE tenant_uid = $1 AND user_uid = $2 AND created_at < \
-             (SELECT MIN(created_at) FROM (SELECT created_at FROM password_history WHERE tenant_uid = $1 AND user_uid = $2 ORDER BY created_at DESC LIMIT 24) AS keep)",
-        )
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn set_user_role(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        role: palisade_core::model::UserRole,
-    ) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
-            "UPDATE users SET role = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
-        )
-        .bind(role.as_str())
-        .bind(self.now())
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
-        commit_if_affected(tx, done).await
-    }
-
-    async fn create_session(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        amr: &[String],
-        expires_at: i64,
-        refresh_hash: &str,
-    ) -> Result<Session> {
-        let amr_text = amr.join(",");
-        let amr_text = &amr_text;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            sqlx::query(
-                "INSERT INTO sessions (uid, tenant_uid, user_uid, amr, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .bind(amr_text.clone())
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, tenant_uid, session_uid, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(refresh_hash.to_owned())
-            .bind(tenant.to_string())
-            .bind(uid.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let s = self.session_in(&mut tx, tenant, &uid.to_string()).await?;
-            tx.commit().await?;
-            Ok(s)
-        })
-        .await
     }
 
     async fn get_session(&self, tenant: Uid, uid: Uid) -> Result<Session> {
@@ -436,144 +243,6 @@ impl IdentityStore for SqlStore {
         )
         .await?;
         Ok(())
-    }
-
-    async fn revoke_session(&self, tenant: Uid, uid: Uid, reason: &str) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE tenant_uid = $3 AND uid = $4 AND revoked_at IS NULL",
-        )
-        .bind(self.now())
-        .bind(reason.to_owned())
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .execute(&mut *tx)
-        .await?;
-        commit_if_affected(tx, done).await
-    }
-
-    async fn revoke_user_sessions(&self, tenant: Uid, user: Uid, reason: &str) -> Result<u64> {
-        let done = self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE tenant_uid = $3 AND user_uid = $4 AND revoked_at IS NULL",
-        )
-        .bind(self.now())
-        .bind(reason.to_owned())
-        .bind(tenant.to_string())
-        .bind(user.to_string()),
-        )
-        .await?;
-        Ok(done)
-    }
-
-    async fn use_refresh_token(
-        &self,
-        tenant: Uid,
-        token_hash: &str,
-        new_hash: &str,
-        now: i64,
-    ) -> Result<RefreshOutcome> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let row = sqlx::query(
-            "SELECT session_uid, used_at FROM refresh_tokens WHERE tenant_uid = $1 AND token_hash = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(token_hash.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(RefreshOutcome::Unknown);
-        };
-        let session_uid: String = row.try_get(0)?;
-        let used_at: Option<i64> = row.try_get(1)?;
-        // Mark used only if still unused: two concurrent refreshes with the
-        // same token cannot both win.
-        let claimed = used_at.is_none()
-            && sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $1 WHERE tenant_uid = $2 AND token_hash = $3 AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(tenant.to_string())
-            .bind(token_hash.to_owned())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        if !claimed {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $1, revoked_reason = 'refresh_reuse' WHERE tenant_uid = $2 AND uid = $3 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(tenant.to_string())
-            .bind(session_uid.clone())
-            .execute(&mut *tx)
-            .await?;
-            let s = self.session_in(&mut tx, tenant, &session_uid).await?;
-            tx.commit().await?;
-            return Ok(RefreshOutcome::Reused(s));
-        }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, tenant_uid, session_uid, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(new_hash.to_owned())
-        .bind(tenant.to_string())
-        .bind(session_uid.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // The session as it was before this use: the caller judges the idle
-        // timeout on the previous activity.
-        let s = self.session_in(&mut tx, tenant, &session_uid).await?;
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE tenant_uid = $2 AND uid = $3")
-            .bind(now)
-            .bind(tenant.to_string())
-            .bind(session_uid.clone())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(RefreshOutcome::Rotated(s))
-    }
-
-    async fn create_api_key(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        name: &str,
-        secret_hash: &str,
-        expires_at: Option<i64>,
-    ) -> Result<ApiKey> {
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            self
-            .exec_in(
-                Scope::Tenant(tenant),
-                sqlx::query(
-                "INSERT INTO api_keys (uid, tenant_uid, user_uid, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .bind(name.to_owned())
-            .bind(secret_hash.to_owned())
-            .bind(now)
-            .bind(expires_at),
-            )
-            .await?;
-            Ok(ApiKey {
-                uid,
-                tenant_uid: tenant,
-                user_uid: user,
-                name: name.to_owned(),
-                created_at: now,
-                expires_at,
-                revoked_at: None,
-                last_used_at: None,
-            })
-        })
-        .await
     }
 
     async fn api_key_for_auth(&self, tenant: Uid, uid: Uid) -> Result<(ApiKey, String)> {
@@ -613,22 +282,8 @@ impl IdentityStore for SqlStore {
         Ok(page_of(items, limit, |k| k.uid))
     }
 
-    async fn revoke_api_key(&self, tenant: Uid, uid: Uid, user: Option<Uid>) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND ($4 = '' OR user_uid = $4) AND revoked_at IS NULL",
-        )
-        .bind(self.now())
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .bind(user.map(|u| u.to_string()).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        commit_if_affected(tx, done).await
-    }
-
-    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {
-        self
+    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<bool> {
+        let done = self
         .exec_in(
             Scope::Tenant(tenant),
             sqlx::query(
@@ -640,29 +295,7 @@ impl IdentityStore for SqlStore {
         .bind(now - 60_000),
         )
         .await?;
-        Ok(())
-    }
-
-    async fn put_totp(&self, tenant: Uid, user: Uid, secret: &[u8]) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let (v, dek) = self.tenant_key(&mut tx, tenant, None).await?;
-        let sealed = Sealer::seal(&dek, v, tenant, "user_totp", "secret", user, secret)?;
-        sqlx::query("DELETE FROM user_totp WHERE tenant_uid = $1 AND user_uid = $2")
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO user_totp (user_uid, tenant_uid, secret_enc, confirmed, last_step, created_at) VALUES ($1, $2, $3, 0, NULL, $4)",
-        )
-        .bind(user.to_string())
-        .bind(tenant.to_string())
-        .bind(sealed)
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn get_totp(&self, tenant: Uid, user: Uid) -> Result<Option<TotpRecord>> {
@@ -710,93 +343,6 @@ impl IdentityStore for SqlStore {
         }))
     }
 
-    async fn accept_totp_step(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        step: i64,
-        confirm: bool,
-    ) -> Result<bool> {
-        let done = self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "UPDATE user_totp SET last_step = $1, confirmed = CASE WHEN $2 = 1 THEN 1 ELSE confirmed END \
-             WHERE tenant_uid = $3 AND user_uid = $4 AND (last_step IS NULL OR last_step < $1)",
-        )
-        .bind(step)
-        .bind(i64::from(confirm))
-        .bind(tenant.to_string())
-        .bind(user.to_string()),
-        )
-        .await?;
-        Ok(done == 1)
-    }
-
-    async fn delete_totp(&self, tenant: Uid, user: Uid) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        for sql in [
-            "DELETE FROM recovery_codes WHERE tenant_uid = $1 AND user_uid = $2",
-            "DELETE FROM user_totp WHERE tenant_uid = $1 AND user_uid = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn replace_recovery_codes(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        hashes: &[String],
-    ) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE tenant_uid = $1 AND user_uid = $2")
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        for h in hashes {
-            sqlx::query(
-                "INSERT INTO recovery_codes (code_hash, tenant_uid, user_uid) VALUES ($1, $2, $3)",
-            )
-            .bind(h.clone())
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn use_recovery_code(
-        &self,
-        tenant: Uid,
-        user: Uid,
-        hash: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let done = self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "UPDATE recovery_codes SET used_at = $1 WHERE tenant_uid = $2 AND user_uid = $3 AND code_hash = $4 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .bind(hash.to_owned()),
-        )
-        .await?;
-        Ok(done == 1)
-    }
-
     async fn recovery_codes_left(&self, tenant: Uid, user: Uid) -> Result<u64> {
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let n: i64 = sqlx::query(
@@ -827,51 +373,391 @@ impl IdentityStore for SqlStore {
             },
         })
     }
+}
 
-    async fn throttle_failure(
-        &self,
+impl SqlTx {
+    pub(crate) async fn settings_policy(&mut self, tenant: Uid, policy_json: &str) -> Result<()> {
+        self.exec(
+            sqlx::query(
+                "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, $2, 0, $3) \
+                 ON CONFLICT (tenant_uid) DO UPDATE SET password_policy = excluded.password_policy, updated_at = excluded.updated_at",
+            )
+            .bind(tenant.to_string())
+            .bind(policy_json.to_owned())
+            .bind(self.store.now()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn settings_mfa(&mut self, tenant: Uid, required: bool) -> Result<()> {
+        self.exec(
+            sqlx::query(
+                "INSERT INTO tenant_settings (tenant_uid, password_policy, mfa_required, updated_at) VALUES ($1, NULL, $2, $3) \
+                 ON CONFLICT (tenant_uid) DO UPDATE SET mfa_required = excluded.mfa_required, updated_at = excluded.updated_at",
+            )
+            .bind(tenant.to_string())
+            .bind(i64::from(required))
+            .bind(self.store.now()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn session_create(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        amr: &[String],
+        expires_at: i64,
+        refresh_hash: &str,
+    ) -> Result<Session> {
+        let now = self.store.now();
+        let amr_text = amr.join(",");
+        let uid = self
+            .insert_fresh("session", |uid| {
+                Ok(sqlx::query(
+                    "INSERT INTO sessions (uid, tenant_uid, user_uid, amr, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(user.to_string())
+                .bind(amr_text.clone())
+                .bind(now)
+                .bind(expires_at))
+            })
+            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, tenant_uid, session_uid, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(refresh_hash.to_owned())
+        .bind(tenant.to_string())
+        .bind(uid.to_string())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(Session {
+            uid,
+            tenant_uid: tenant,
+            user_uid: user,
+            amr: amr.to_vec(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+        })
+    }
+
+    pub(crate) async fn session_revoke(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        reason: &str,
+    ) -> Result<()> {
+        self.exec_one(
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE tenant_uid = $3 AND uid = $4 AND revoked_at IS NULL",
+            )
+            .bind(self.store.now())
+            .bind(reason.to_owned())
+            .bind(tenant.to_string())
+            .bind(uid.to_string()),
+        )
+        .await
+    }
+
+    pub(crate) async fn sessions_revoke_user(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        reason: &str,
+    ) -> Result<u64> {
+        self.exec(
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE tenant_uid = $3 AND user_uid = $4 AND revoked_at IS NULL",
+            )
+            .bind(self.store.now())
+            .bind(reason.to_owned())
+            .bind(tenant.to_string())
+            .bind(user.to_string()),
+        )
+        .await
+    }
+
+    pub(crate) async fn refresh_use(
+        &mut self,
+        tenant: Uid,
+        token_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<RefreshOutcome> {
+        let row = sqlx::query(
+            "SELECT session_uid, used_at FROM refresh_tokens WHERE tenant_uid = $1 AND token_hash = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(token_hash.to_owned())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let session_uid: String = row.try_get(0)?;
+        let used_at: Option<i64> = row.try_get(1)?;
+        // Mark used only if still unused: two concurrent refreshes with the
+        // same token cannot both win.
+        let claimed = used_at.is_none()
+            && self
+                .exec(
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET used_at = $1 WHERE tenant_uid = $2 AND token_hash = $3 AND used_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(tenant.to_string())
+                    .bind(token_hash.to_owned()),
+                )
+                .await?
+                == 1;
+        if !claimed {
+            self.exec(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = 'refresh_reuse' WHERE tenant_uid = $2 AND uid = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(tenant.to_string())
+                .bind(session_uid.clone()),
+            )
+            .await?;
+            let s = self
+                .store
+                .session_in(&mut self.tx, tenant, &session_uid)
+                .await?;
+            return Ok(RefreshOutcome::Reused(s));
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, tenant_uid, session_uid, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_hash.to_owned())
+        .bind(tenant.to_string())
+        .bind(session_uid.clone())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        // The session as it was before this use: the caller judges the idle
+        // timeout on the previous activity.
+        let s = self
+            .store
+            .session_in(&mut self.tx, tenant, &session_uid)
+            .await?;
+        self.exec(
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE tenant_uid = $2 AND uid = $3")
+                .bind(now)
+                .bind(tenant.to_string())
+                .bind(session_uid),
+        )
+        .await?;
+        Ok(RefreshOutcome::Rotated(s))
+    }
+
+    pub(crate) async fn api_key_create(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        name: &str,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+    ) -> Result<ApiKey> {
+        let now = self.store.now();
+        let uid = self
+            .insert_fresh("api key", |uid| {
+                Ok(sqlx::query(
+                    "INSERT INTO api_keys (uid, tenant_uid, user_uid, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(user.to_string())
+                .bind(name.to_owned())
+                .bind(secret_hash.to_owned())
+                .bind(now)
+                .bind(expires_at))
+            })
+            .await?;
+        Ok(ApiKey {
+            uid,
+            tenant_uid: tenant,
+            user_uid: user,
+            name: name.to_owned(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        })
+    }
+
+    pub(crate) async fn api_key_revoke(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        user: Option<Uid>,
+    ) -> Result<()> {
+        self.exec_one(
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND ($4 = '' OR user_uid = $4) AND revoked_at IS NULL",
+            )
+            .bind(self.store.now())
+            .bind(tenant.to_string())
+            .bind(uid.to_string())
+            .bind(user.map(|u| u.to_string()).unwrap_or_default()),
+        )
+        .await
+    }
+
+    pub(crate) async fn totp_put(&mut self, tenant: Uid, user: Uid, secret: &[u8]) -> Result<()> {
+        let (v, dek) = self.store.tenant_key(&mut self.tx, tenant, None).await?;
+        let sealed = Sealer::seal(&dek, v, tenant, "user_totp", "secret", user, secret)?;
+        self.exec(
+            sqlx::query("DELETE FROM user_totp WHERE tenant_uid = $1 AND user_uid = $2")
+                .bind(tenant.to_string())
+                .bind(user.to_string()),
+        )
+        .await?;
+        self.exec(
+            sqlx::query(
+                "INSERT INTO user_totp (user_uid, tenant_uid, secret_enc, confirmed, last_step, created_at) VALUES ($1, $2, $3, 0, NULL, $4)",
+            )
+            .bind(user.to_string())
+            .bind(tenant.to_string())
+            .bind(sealed)
+            .bind(self.store.now()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn totp_accept(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        step: i64,
+        confirm: bool,
+    ) -> Result<bool> {
+        let done = self
+            .exec(
+                sqlx::query(
+                    "UPDATE user_totp SET last_step = $1, confirmed = CASE WHEN $2 = 1 THEN 1 ELSE confirmed END \
+                     WHERE tenant_uid = $3 AND user_uid = $4 AND (last_step IS NULL OR last_step < $1)",
+                )
+                .bind(step)
+                .bind(i64::from(confirm))
+                .bind(tenant.to_string())
+                .bind(user.to_string()),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    pub(crate) async fn totp_delete(&mut self, tenant: Uid, user: Uid) -> Result<()> {
+        for sql in [
+            "DELETE FROM recovery_codes WHERE tenant_uid = $1 AND user_uid = $2",
+            "DELETE FROM user_totp WHERE tenant_uid = $1 AND user_uid = $2",
+        ] {
+            self.exec(
+                sqlx::query(sql)
+                    .bind(tenant.to_string())
+                    .bind(user.to_string()),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn recovery_replace(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        hashes: &[String],
+    ) -> Result<()> {
+        self.exec(
+            sqlx::query("DELETE FROM recovery_codes WHERE tenant_uid = $1 AND user_uid = $2")
+                .bind(tenant.to_string())
+                .bind(user.to_string()),
+        )
+        .await?;
+        for h in hashes {
+            self.exec(
+                sqlx::query(
+                    "INSERT INTO recovery_codes (code_hash, tenant_uid, user_uid) VALUES ($1, $2, $3)",
+                )
+                .bind(h.clone())
+                .bind(tenant.to_string())
+                .bind(user.to_string()),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn recovery_use(
+        &mut self,
+        tenant: Uid,
+        user: Uid,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = self
+            .exec(
+                sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE tenant_uid = $2 AND user_uid = $3 AND code_hash = $4 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(tenant.to_string())
+                .bind(user.to_string())
+                .bind(hash.to_owned()),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    pub(crate) async fn throttle_fail(
+        &mut self,
         account_key: &str,
         client_key: &str,
         now: i64,
         block: &(dyn Fn(i64) -> i64 + Send + Sync),
     ) -> Result<Throttle> {
-        let mut tx = self.begin(Scope::Platform).await?;
-        sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO auth_throttle (account_key, client_key, failures, last_failure_at, blocked_until) VALUES ($1, $2, 1, $3, 0) \
-             ON CONFLICT (account_key, client_key) DO UPDATE SET failures = auth_throttle.failures + 1, last_failure_at = excluded.last_failure_at",
+             ON CONFLICT (account_key, client_key) DO UPDATE SET failures = auth_throttle.failures + 1, last_failure_at = excluded.last_failure_at \
+             RETURNING failures",
         )
         .bind(account_key.to_owned())
         .bind(client_key.to_owned())
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let failures: i64 = sqlx::query(
-            "SELECT failures FROM auth_throttle WHERE account_key = $1 AND client_key = $2",
-        )
-        .bind(account_key.to_owned())
-        .bind(client_key.to_owned())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let failures: i64 = row.try_get(0)?;
         let blocked_until = block(failures);
-        sqlx::query(
-            "UPDATE auth_throttle SET blocked_until = $1 WHERE account_key = $2 AND client_key = $3",
+        self.exec(
+            sqlx::query(
+                "UPDATE auth_throttle SET blocked_until = $1 WHERE account_key = $2 AND client_key = $3",
+            )
+            .bind(blocked_until)
+            .bind(account_key.to_owned())
+            .bind(client_key.to_owned()),
         )
-        .bind(blocked_until)
-        .bind(account_key.to_owned())
-        .bind(client_key.to_owned())
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(Throttle {
             failures,
             blocked_until,
         })
     }
 
-    async fn throttle_clear(&self, account_key: &str, client_key: &str) -> Result<()> {
-        self.exec_in(
-            Scope::Platform,
+    pub(crate) async fn throttle_reset(
+        &mut self,
+        account_key: &str,
+        client_key: &str,
+    ) -> Result<()> {
+        self.exec(
             sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1 AND client_key = $2")
                 .bind(account_key.to_owned())
                 .bind(client_key.to_owned()),
@@ -880,14 +766,11 @@ impl IdentityStore for SqlStore {
         Ok(())
     }
 
-    async fn throttle_clear_account(&self, account_key: &str) -> Result<u64> {
-        let done = self
-            .exec_in(
-                Scope::Platform,
-                sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1")
-                    .bind(account_key.to_owned()),
-            )
-            .await?;
-        Ok(done)
+    pub(crate) async fn throttle_reset_account(&mut self, account_key: &str) -> Result<u64> {
+        self.exec(
+            sqlx::query("DELETE FROM auth_throttle WHERE account_key = $1")
+                .bind(account_key.to_owned()),
+        )
+        .await
     }
 }

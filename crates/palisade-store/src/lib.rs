@@ -12,6 +12,7 @@
 //! PostgreSQL, row-level security enforces the same scope a second time.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod error;
 pub mod identity;
 pub mod keys;
@@ -22,19 +23,25 @@ pub mod sql;
 mod tenants;
 #[doc(hidden)]
 pub mod testing;
+pub mod tx;
 mod users;
 
 use async_trait::async_trait;
 use palisade_core::Uid;
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserRole, UserStatus};
+use palisade_core::audit::{AuditEntry, AuditEvent};
+use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserRole};
 use secrecy::SecretString;
 
+pub use audit::{
+    AuditFilter, AuditOrder, AuditPage, AuditSink, EventPage, LogHead, LogProblem, LogReport,
+};
 pub use error::StoreError;
 pub use identity::{
     ApiKey, IdentityStore, RefreshOutcome, Session, TenantSecurity, Throttle, TotpRecord,
 };
 pub use keys::{KeyringHandle, KeyringSource};
 pub use sql::{Backend, Database, SqlStore, StoreOptions, UidSource};
+pub use tx::WriteTx;
 
 /// Result alias for store calls.
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -121,6 +128,9 @@ pub struct RotationReport {
 }
 
 /// The storage API. Implemented for SQLite and PostgreSQL by [`SqlStore`].
+///
+/// Reads are methods here; every change goes through a [`WriteTx`] whose
+/// commit records its audit event in the same transaction.
 #[async_trait]
 pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
     /// Which back end this is.
@@ -128,54 +138,33 @@ pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
 
-    /// Creates a tenant and its first data key.
-    async fn create_tenant(&self, name: &str) -> Result<Tenant>;
+    /// A write transaction bound to `tenant`.
+    async fn write(&self, tenant: Uid) -> Result<Box<dyn WriteTx>>;
+    /// A write transaction over every tenant (tenant creation and deletion,
+    /// brute-force counters). Its event must name the tenant whose log records it.
+    async fn write_platform(&self) -> Result<Box<dyn WriteTx>>;
+    /// Records an event that changes nothing else (a refused or failed
+    /// attempt); `entry` must name its tenant.
+    async fn record(&self, entry: AuditEntry) -> Result<AuditEvent>;
+
     /// A tenant by UID.
     async fn get_tenant(&self, uid: Uid) -> Result<Tenant>;
     /// A tenant by name.
     async fn tenant_by_name(&self, name: &str) -> Result<Tenant>;
     /// Tenants, by UID.
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
-    /// Deletes a tenant, all its data and its keys (crypto-shredding).
-    async fn delete_tenant(&self, uid: Uid) -> Result<()>;
 
-    /// Creates a user; email and display name are sealed.
-    async fn create_user(&self, tenant: Uid, user: NewUser) -> Result<User>;
     /// A user by UID.
     async fn get_user(&self, tenant: Uid, uid: Uid) -> Result<User>;
     /// A user and password hash by email, through the blind index.
     async fn user_by_email(&self, tenant: Uid, email: &str) -> Result<UserCredentials>;
     /// Users of a tenant.
     async fn list_users(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>>;
-    /// Replaces a user's password hash.
-    async fn set_password(
-        &self,
-        tenant: Uid,
-        uid: Uid,
-        password_hash: &str,
-        must_change: bool,
-    ) -> Result<()>;
-    /// Enables or disables a user.
-    async fn set_user_status(&self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()>;
-    /// Deletes a user.
-    async fn delete_user(&self, tenant: Uid, uid: Uid) -> Result<()>;
 
-    /// Creates a project.
-    async fn create_project(&self, tenant: Uid, name: &str, description: &str) -> Result<Project>;
     /// A project by UID.
     async fn get_project(&self, tenant: Uid, uid: Uid) -> Result<Project>;
     /// Projects of a tenant.
     async fn list_projects(&self, tenant: Uid, page: PageRequest) -> Result<Page<Project>>;
-    /// Deletes a project with its cloud accounts and clusters.
-    async fn delete_project(&self, tenant: Uid, uid: Uid) -> Result<()>;
-
-    /// Creates a cloud account; credentials are sealed.
-    async fn create_cloud_account(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        account: NewCloudAccount,
-    ) -> Result<CloudAccount>;
     /// A cloud account (without credentials).
     async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<CloudAccount>;
     /// Cloud accounts of a project.
@@ -187,16 +176,6 @@ pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
     ) -> Result<Page<CloudAccount>>;
     /// Opens a cloud account's credentials (for provisioning, never for the API).
     async fn cloud_account_credentials(&self, tenant: Uid, uid: Uid) -> Result<SecretString>;
-    /// Deletes a cloud account (refused while a cluster uses it).
-    async fn delete_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
-
-    /// Creates a cluster record.
-    async fn create_cluster(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        cluster: NewCluster,
-    ) -> Result<Cluster>;
     /// A cluster by UID.
     async fn get_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster>;
     /// Clusters of a project.
@@ -206,11 +185,25 @@ pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
         project: Uid,
         page: PageRequest,
     ) -> Result<Page<Cluster>>;
-    /// Deletes a cluster record.
-    async fn delete_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
 
-    /// Re-wraps every tenant key with the keyring's current root key, online.
-    async fn rotate_root(&self) -> Result<RotationReport>;
+    /// One page of a tenant's audit log.
+    async fn list_audit(
+        &self,
+        tenant: Uid,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<EventPage>;
+    /// The signed heads of every log.
+    async fn audit_heads(&self) -> Result<Vec<LogHead>>;
+    /// Events of `tenant` recorded before `before` (ms), oldest first.
+    async fn audit_expired(&self, tenant: Uid, before: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Verifies the audit logs of one tenant or all: chains, signed heads,
+    /// checkpoints, retention cuts. `NotFound` for an unknown tenant.
+    async fn verify_audit(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>>;
+
+    /// Re-wraps every tenant key with the keyring's current root key,
+    /// online; `entry` (naming the platform tenant) records it.
+    async fn rotate_root(&self, entry: AuditEntry) -> Result<RotationReport>;
     /// Proves the keyring opens this database: key check and every tenant key.
     async fn verify_keyring(&self) -> Result<()>;
 }

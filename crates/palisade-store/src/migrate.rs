@@ -24,6 +24,11 @@ const SQLITE: &[Migration] = &[
         "identity",
         include_str!("../migrations/sqlite/0002_identity.sql"),
     ),
+    (
+        3,
+        "audit",
+        include_str!("../migrations/sqlite/0003_audit.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -35,6 +40,11 @@ const POSTGRES: &[Migration] = &[
         2,
         "identity",
         include_str!("../migrations/postgres/0002_identity.sql"),
+    ),
+    (
+        3,
+        "audit",
+        include_str!("../migrations/postgres/0003_audit.sql"),
     ),
 ];
 

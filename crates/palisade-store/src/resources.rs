@@ -7,9 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::sealer::Sealer;
-use crate::sql::{
-    Scope, SqlStore, commit_if_affected, constraint, cursor, ensure_project, page_of, parse_uid,
-};
+use crate::sql::{Scope, SqlStore, cursor, ensure_project, page_of, parse_uid};
+use crate::tx::SqlTx;
 use crate::{NewCloudAccount, NewCluster, Page, PageRequest, Result, StoreError};
 
 fn invalid(e: palisade_core::CoreError) -> StoreError {
@@ -49,19 +48,6 @@ fn cluster_row(row: &AnyRow) -> Result<Cluster> {
     })
 }
 
-/// Runs a scoped DELETE of one row; NotFound when nothing matched.
-macro_rules! delete_one {
-    ($self:ident, $tenant:expr, $sql:literal, $($bind:expr),+) => {{
-        let mut tx = $self.begin(Scope::Tenant($tenant)).await?;
-        let done = sqlx::query($sql)
-            $(.bind($bind.to_string()))+
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint(e, "in use"))?;
-        commit_if_affected(tx, done).await
-    }};
-}
-
 /// Fetches one row in tenant scope; NotFound when nothing matched.
 macro_rules! fetch_one {
     ($self:ident, $tenant:expr, $sql:literal, $map:expr, $($bind:expr),+) => {{
@@ -94,39 +80,6 @@ macro_rules! fetch_page {
 }
 
 impl SqlStore {
-    pub(crate) async fn project_create(
-        &self,
-        tenant: Uid,
-        name: &str,
-        description: &str,
-    ) -> Result<Project> {
-        validate_name("project name", name).map_err(invalid)?;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            sqlx::query(
-                "INSERT INTO projects (uid, tenant_uid, name, description, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(name)
-            .bind(description)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint(e, "a project with this name exists"))?;
-            tx.commit().await?;
-            Ok(Project {
-                uid,
-                tenant_uid: tenant,
-                name: name.to_owned(),
-                description: description.to_owned(),
-                created_at: now,
-            })
-        })
-        .await
-    }
-
     pub(crate) async fn project_get(&self, tenant: Uid, uid: Uid) -> Result<Project> {
         fetch_one!(
             self,
@@ -151,75 +104,6 @@ impl SqlStore {
             project_row,
             tenant
         )
-    }
-
-    pub(crate) async fn project_delete(&self, tenant: Uid, uid: Uid) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        for sql in [
-            "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2",
-            "DELETE FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(tenant.to_string())
-                .bind(uid.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query("DELETE FROM projects WHERE tenant_uid = $1 AND uid = $2")
-            .bind(tenant.to_string())
-            .bind(uid.to_string())
-            .execute(&mut *tx)
-            .await?;
-        commit_if_affected(tx, done).await
-    }
-
-    pub(crate) async fn cloud_account_create(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        new: NewCloudAccount,
-    ) -> Result<CloudAccount> {
-        validate_name("cloud account name", &new.name).map_err(invalid)?;
-        validate_name("provider", &new.provider).map_err(invalid)?;
-        let new = &new;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            ensure_project(&mut tx, tenant, project).await?;
-            let (v, dek) = self.tenant_key(&mut tx, tenant, None).await?;
-            let sealed = Sealer::seal(
-                &dek,
-                v,
-                tenant,
-                "cloud_accounts",
-                "credentials",
-                uid,
-                new.credentials.expose_secret().as_bytes(),
-            )?;
-            sqlx::query(
-                "INSERT INTO cloud_accounts (uid, tenant_uid, project_uid, name, provider, credentials_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(project.to_string())
-            .bind(new.name.as_str())
-            .bind(new.provider.as_str())
-            .bind(sealed)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint(e, "a cloud account with this name exists in this project"))?;
-            tx.commit().await?;
-            Ok(CloudAccount {
-                uid,
-                tenant_uid: tenant,
-                project_uid: project,
-                name: new.name.clone(),
-                provider: new.provider.clone(),
-                created_at: now,
-            })
-        })
-        .await
     }
 
     pub(crate) async fn cloud_account_get(
@@ -281,74 +165,6 @@ impl SqlStore {
         Ok(SecretString::from(plain.as_str()))
     }
 
-    pub(crate) async fn cloud_account_delete(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        uid: Uid,
-    ) -> Result<()> {
-        delete_one!(
-            self,
-            tenant,
-            "DELETE FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
-            tenant,
-            project,
-            uid
-        )
-    }
-
-    pub(crate) async fn cluster_create(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        new: NewCluster,
-    ) -> Result<Cluster> {
-        validate_name("cluster name", &new.name).map_err(invalid)?;
-        let new = &new;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            ensure_project(&mut tx, tenant, project).await?;
-            if let Some(account) = new.cloud_account_uid {
-                let same_project = sqlx::query(
-                    "SELECT 1 FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
-                )
-                .bind(tenant.to_string())
-                .bind(project.to_string())
-                .bind(account.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if same_project.is_none() {
-                    return Err(StoreError::Invalid(
-                        "cloudAccountUid does not name a cloud account of this project".into(),
-                    ));
-                }
-            }
-            sqlx::query(
-                "INSERT INTO clusters (uid, tenant_uid, project_uid, name, cloud_account_uid, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(project.to_string())
-            .bind(new.name.as_str())
-            .bind(new.cloud_account_uid.map(|u| u.to_string()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint(e, "a cluster with this name exists in this project"))?;
-            tx.commit().await?;
-            Ok(Cluster {
-                uid,
-                tenant_uid: tenant,
-                project_uid: project,
-                name: new.name.clone(),
-                cloud_account_uid: new.cloud_account_uid,
-                created_at: now,
-            })
-        })
-        .await
-    }
-
     pub(crate) async fn cluster_get(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster> {
         fetch_one!(
             self,
@@ -377,15 +193,180 @@ impl SqlStore {
             project
         )
     }
+}
 
-    pub(crate) async fn cluster_delete(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
-        delete_one!(
-            self,
-            tenant,
-            "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
-            tenant,
-            project,
-            uid
+impl SqlTx {
+    pub(crate) async fn project_create(
+        &mut self,
+        tenant: Uid,
+        name: &str,
+        description: &str,
+    ) -> Result<Project> {
+        validate_name("project name", name).map_err(invalid)?;
+        let now = self.store.now();
+        let uid = self
+            .insert_fresh("a project with this name exists", |uid| {
+                Ok(sqlx::query(
+                    "INSERT INTO projects (uid, tenant_uid, name, description, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(name.to_owned())
+                .bind(description.to_owned())
+                .bind(now))
+            })
+            .await?;
+        Ok(Project {
+            uid,
+            tenant_uid: tenant,
+            name: name.to_owned(),
+            description: description.to_owned(),
+            created_at: now,
+        })
+    }
+
+    pub(crate) async fn project_delete(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        for sql in [
+            "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2",
+            "DELETE FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2",
+        ] {
+            self.exec(
+                sqlx::query(sql)
+                    .bind(tenant.to_string())
+                    .bind(uid.to_string()),
+            )
+            .await?;
+        }
+        self.exec_one(
+            sqlx::query("DELETE FROM projects WHERE tenant_uid = $1 AND uid = $2")
+                .bind(tenant.to_string())
+                .bind(uid.to_string()),
         )
+        .await
+    }
+
+    pub(crate) async fn cloud_account_create(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        new: NewCloudAccount,
+    ) -> Result<CloudAccount> {
+        validate_name("cloud account name", &new.name).map_err(invalid)?;
+        validate_name("provider", &new.provider).map_err(invalid)?;
+        let now = self.store.now();
+        ensure_project(&mut self.tx, tenant, project).await?;
+        let (v, dek) = self.store.tenant_key(&mut self.tx, tenant, None).await?;
+        let uid = self
+            .insert_fresh("a cloud account with this name exists in this project", |uid| {
+                let sealed = Sealer::seal(
+                    &dek,
+                    v,
+                    tenant,
+                    "cloud_accounts",
+                    "credentials",
+                    uid,
+                    new.credentials.expose_secret().as_bytes(),
+                )?;
+                Ok(sqlx::query(
+                    "INSERT INTO cloud_accounts (uid, tenant_uid, project_uid, name, provider, credentials_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(project.to_string())
+                .bind(new.name.clone())
+                .bind(new.provider.clone())
+                .bind(sealed)
+                .bind(now))
+            })
+            .await?;
+        Ok(CloudAccount {
+            uid,
+            tenant_uid: tenant,
+            project_uid: project,
+            name: new.name,
+            provider: new.provider,
+            created_at: now,
+        })
+    }
+
+    pub(crate) async fn cloud_account_delete(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        uid: Uid,
+    ) -> Result<()> {
+        self.exec_one(
+            sqlx::query(
+                "DELETE FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(project.to_string())
+            .bind(uid.to_string()),
+        )
+        .await
+    }
+
+    pub(crate) async fn cluster_create(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        new: NewCluster,
+    ) -> Result<Cluster> {
+        validate_name("cluster name", &new.name).map_err(invalid)?;
+        let now = self.store.now();
+        ensure_project(&mut self.tx, tenant, project).await?;
+        if let Some(account) = new.cloud_account_uid {
+            let same_project = sqlx::query(
+                "SELECT 1 FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(project.to_string())
+            .bind(account.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if same_project.is_none() {
+                return Err(StoreError::Invalid(
+                    "cloudAccountUid does not name a cloud account of this project".into(),
+                ));
+            }
+        }
+        let uid = self
+            .insert_fresh("a cluster with this name exists in this project", |uid| {
+                Ok(sqlx::query(
+                    "INSERT INTO clusters (uid, tenant_uid, project_uid, name, cloud_account_uid, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(project.to_string())
+                .bind(new.name.clone())
+                .bind(new.cloud_account_uid.map(|u| u.to_string()))
+                .bind(now))
+            })
+            .await?;
+        Ok(Cluster {
+            uid,
+            tenant_uid: tenant,
+            project_uid: project,
+            name: new.name,
+            cloud_account_uid: new.cloud_account_uid,
+            created_at: now,
+        })
+    }
+
+    pub(crate) async fn cluster_delete(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        uid: Uid,
+    ) -> Result<()> {
+        self.exec_one(
+            sqlx::query(
+                "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(project.to_string())
+            .bind(uid.to_string()),
+        )
+        .await
     }
 }

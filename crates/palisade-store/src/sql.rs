@@ -12,17 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserStatus};
+use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User};
 use palisade_core::{Clock, Uid};
 use secrecy::SecretString;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+use crate::KeyringHandle;
+use crate::audit::{AuditFilter, AuditPage, EventPage, LogHead, LogReport};
 use crate::sealer::Sealer;
 use crate::{
-    KeyringHandle, NewCloudAccount, NewCluster, NewUser, Page, PageRequest, Result, RotationReport,
-    Store, StoreError, UserCredentials, migrate,
+    Page, PageRequest, Result, RotationReport, Store, StoreError, UserCredentials, WriteTx, migrate,
 };
+use palisade_core::audit::{AuditEntry, AuditEvent};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,10 @@ pub struct SqlStore {
     pub(crate) sealer: Arc<Sealer>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) uids: Arc<dyn UidSource>,
+    pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
+    pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
+    #[cfg(feature = "bench")]
+    pub(crate) unaudited: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The scope a transaction runs in.
@@ -131,6 +137,9 @@ impl SqlStore {
             });
         }
         let connect_opts = sqlx::any::AnyConnectOptions::from_str(&url)?;
+        let audit_signer = Arc::new(palisade_crypto::audit::AuditSigner::from_keyring(
+            &keys.get(),
+        )?);
         let pool = pool.connect_with(connect_opts).await?;
         Ok(SqlStore {
             pool,
@@ -138,6 +147,10 @@ impl SqlStore {
             sealer: Arc::new(Sealer::new(keys)),
             clock,
             uids: Arc::new(OsUids),
+            audit_signer,
+            audit_sink: None,
+            #[cfg(feature = "bench")]
+            unaudited: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -158,6 +171,7 @@ impl SqlStore {
         migrate::apply(&store.pool, store.backend, store.clock.now_ms()).await?;
         store.ensure_installation().await?;
         store.verify_all_keys().await?;
+        store.ensure_log_heads().await?;
         if store.backend == Backend::Postgres {
             store.warn_if_rls_bypassed().await;
         }
@@ -168,6 +182,35 @@ impl SqlStore {
     pub fn with_uids(mut self, uids: Arc<dyn UidSource>) -> Self {
         self.uids = uids;
         self
+    }
+
+    /// Sends every committed audit event to `sink` too (a SIEM stream).
+    pub fn with_audit_sink(mut self, sink: Arc<dyn crate::audit::AuditSink>) -> Self {
+        self.audit_sink = Some(sink);
+        self
+    }
+
+    /// Benchmarks only: commit changes without writing their audit events,
+    /// to measure what auditing costs. Not compiled into Palisade itself.
+    #[cfg(feature = "bench")]
+    pub fn set_unaudited_for_bench(&self, off: bool) {
+        self.unaudited
+            .store(off, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[cfg(feature = "bench")]
+    pub(crate) fn bench_unaudited(&self) -> bool {
+        self.unaudited.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A write transaction in `scope` (see [`crate::WriteTx`]).
+    pub(crate) async fn write_in(&self, scope: Scope) -> Result<crate::tx::SqlTx> {
+        let tx = self.begin(scope).await?;
+        Ok(crate::tx::SqlTx {
+            store: self.clone(),
+            tx,
+            scope,
+        })
     }
 
     /// The keyring handle in use.
@@ -359,23 +402,6 @@ impl SqlStore {
         let (_, dek) = self.tenant_key(tx, tenant, Some(version)).await?;
         Sealer::open(&dek, tenant, table, column, row, text)
     }
-
-    /// Inserts with a fresh UID, retrying when the UID collides with an
-    /// existing primary key. `insert` runs inside its own transaction.
-    pub(crate) async fn with_fresh_uid<T, F, Fut>(&self, mut insert: F) -> Result<T>
-    where
-        F: FnMut(Uid) -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        for _ in 0..8 {
-            let uid = self.uids.next_uid()?;
-            match insert(uid).await {
-                Err(StoreError::Database(e)) if is_pk_collision(&e) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::UidExhausted)
-    }
 }
 
 impl SqlStore {
@@ -391,20 +417,6 @@ impl SqlStore {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
-}
-
-/// Commits when the statement touched a row; otherwise rolls back and
-/// answers `NotFound` (missing, or owned by another tenant).
-pub(crate) async fn commit_if_affected(
-    tx: Transaction<'static, Any>,
-    done: sqlx::any::AnyQueryResult,
-) -> Result<()> {
-    if done.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Err(StoreError::NotFound);
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// `NotFound` unless `project` belongs to `tenant`.
@@ -482,8 +494,23 @@ impl Store for SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-    async fn create_tenant(&self, name: &str) -> Result<Tenant> {
-        self.tenant_create(name).await
+    async fn write(&self, tenant: Uid) -> Result<Box<dyn WriteTx>> {
+        Ok(Box::new(self.write_in(Scope::Tenant(tenant)).await?))
+    }
+    async fn write_platform(&self) -> Result<Box<dyn WriteTx>> {
+        Ok(Box::new(self.write_in(Scope::Platform).await?))
+    }
+    async fn record(&self, entry: AuditEntry) -> Result<AuditEvent> {
+        let scope = match entry.tenant_uid {
+            Some(t) => Scope::Tenant(t),
+            None => {
+                return Err(StoreError::Invalid(
+                    "a recorded event must name its tenant".into(),
+                ));
+            }
+        };
+        let tx = self.write_in(scope).await?;
+        WriteTx::commit(Box::new(tx), entry).await
     }
     async fn get_tenant(&self, uid: Uid) -> Result<Tenant> {
         self.tenant_get(uid).await
@@ -494,12 +521,6 @@ impl Store for SqlStore {
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
         self.tenant_list(page).await
     }
-    async fn delete_tenant(&self, uid: Uid) -> Result<()> {
-        self.tenant_delete(uid).await
-    }
-    async fn create_user(&self, tenant: Uid, user: NewUser) -> Result<User> {
-        self.user_create(tenant, user).await
-    }
     async fn get_user(&self, tenant: Uid, uid: Uid) -> Result<User> {
         self.user_get(tenant, uid).await
     }
@@ -509,41 +530,11 @@ impl Store for SqlStore {
     async fn list_users(&self, tenant: Uid, page: PageRequest) -> Result<Page<User>> {
         self.user_list(tenant, page).await
     }
-    async fn set_password(
-        &self,
-        tenant: Uid,
-        uid: Uid,
-        password_hash: &str,
-        must_change: bool,
-    ) -> Result<()> {
-        self.user_set_password(tenant, uid, password_hash, must_change)
-            .await
-    }
-    async fn set_user_status(&self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()> {
-        self.user_set_status(tenant, uid, status).await
-    }
-    async fn delete_user(&self, tenant: Uid, uid: Uid) -> Result<()> {
-        self.user_delete(tenant, uid).await
-    }
-    async fn create_project(&self, tenant: Uid, name: &str, description: &str) -> Result<Project> {
-        self.project_create(tenant, name, description).await
-    }
     async fn get_project(&self, tenant: Uid, uid: Uid) -> Result<Project> {
         self.project_get(tenant, uid).await
     }
     async fn list_projects(&self, tenant: Uid, page: PageRequest) -> Result<Page<Project>> {
         self.project_list(tenant, page).await
-    }
-    async fn delete_project(&self, tenant: Uid, uid: Uid) -> Result<()> {
-        self.project_delete(tenant, uid).await
-    }
-    async fn create_cloud_account(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        account: NewCloudAccount,
-    ) -> Result<CloudAccount> {
-        self.cloud_account_create(tenant, project, account).await
     }
     async fn get_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<CloudAccount> {
         self.cloud_account_get(tenant, project, uid).await
@@ -559,17 +550,6 @@ impl Store for SqlStore {
     async fn cloud_account_credentials(&self, tenant: Uid, uid: Uid) -> Result<SecretString> {
         self.cloud_account_secret(tenant, uid).await
     }
-    async fn delete_cloud_account(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
-        self.cloud_account_delete(tenant, project, uid).await
-    }
-    async fn create_cluster(
-        &self,
-        tenant: Uid,
-        project: Uid,
-        cluster: NewCluster,
-    ) -> Result<Cluster> {
-        self.cluster_create(tenant, project, cluster).await
-    }
     async fn get_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<Cluster> {
         self.cluster_get(tenant, project, uid).await
     }
@@ -581,11 +561,25 @@ impl Store for SqlStore {
     ) -> Result<Page<Cluster>> {
         self.cluster_list(tenant, project, page).await
     }
-    async fn delete_cluster(&self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
-        self.cluster_delete(tenant, project, uid).await
+    async fn list_audit(
+        &self,
+        tenant: Uid,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<EventPage> {
+        self.audit_list(tenant, filter, page).await
     }
-    async fn rotate_root(&self) -> Result<RotationReport> {
-        self.root_rotate().await
+    async fn audit_heads(&self) -> Result<Vec<LogHead>> {
+        SqlStore::audit_heads(self).await
+    }
+    async fn audit_expired(&self, tenant: Uid, before: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        SqlStore::audit_expired(self, tenant, before, limit).await
+    }
+    async fn verify_audit(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>> {
+        self.audit_verify(tenant).await
+    }
+    async fn rotate_root(&self, entry: AuditEntry) -> Result<RotationReport> {
+        self.root_rotate(entry).await
     }
     async fn verify_keyring(&self) -> Result<()> {
         self.check_installation().await?;

@@ -5,9 +5,8 @@ use palisade_core::model::{Tenant, validate_name};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{
-    Scope, SqlStore, commit_if_affected, constraint, cursor, page_of, parse_uid, to_u32,
-};
+use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid, to_u32};
+use crate::tx::SqlTx;
 use crate::{Page, PageRequest, Result, RotationReport, StoreError};
 
 fn tenant_row(row: &AnyRow) -> Result<Tenant> {
@@ -18,39 +17,66 @@ fn tenant_row(row: &AnyRow) -> Result<Tenant> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn tenant_create(&self, name: &str) -> Result<Tenant> {
+impl SqlTx {
+    pub(crate) async fn tenant_create(&mut self, name: &str) -> Result<Tenant> {
         validate_name("tenant name", name).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(uid)).await?;
-            sqlx::query("INSERT INTO tenants (uid, name, created_at) VALUES ($1, $2, $3)")
+        let now = self.store.now();
+        let owned = name.to_owned();
+        let uid = self
+            .insert_fresh("a tenant with this name exists", |uid| {
+                Ok(sqlx::query(
+                    "INSERT INTO tenants (uid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (uid) DO NOTHING",
+                )
                 .bind(uid.to_string())
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| constraint(e, "a tenant with this name exists"))?;
-            let (root_version, wrapped) = self.sealer.new_tenant_key(uid, 1)?;
-            sqlx::query(
-                "INSERT INTO tenant_keys (tenant_uid, version, root_version, wrapped_key, created_at) VALUES ($1, 1, $2, $3, $4)",
-            )
-            .bind(uid.to_string())
-            .bind(i64::from(root_version))
-            .bind(wrapped)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Tenant {
-                uid,
-                name: name.to_owned(),
-                created_at: now,
+                .bind(owned.clone())
+                .bind(now))
             })
+            .await?;
+        let (root_version, wrapped) = self.store.sealer.new_tenant_key(uid, 1)?;
+        sqlx::query(
+            "INSERT INTO tenant_keys (tenant_uid, version, root_version, wrapped_key, created_at) VALUES ($1, 1, $2, $3, $4)",
+        )
+        .bind(uid.to_string())
+        .bind(i64::from(root_version))
+        .bind(wrapped)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        self.init_log(uid).await?;
+        Ok(Tenant {
+            uid,
+            name: name.to_owned(),
+            created_at: now,
         })
-        .await
     }
 
+    /// Deletes the tenant row and its data; once the wrapped keys are gone,
+    /// every copy of the tenant's sealed fields (in old backups too) is
+    /// unreadable. The tenant's audit log is kept.
+    pub(crate) async fn tenant_delete(&mut self, uid: Uid) -> Result<()> {
+        self.check(uid)?;
+        // Delete dependants explicitly in order so RLS-scoped deletes and
+        // cascades agree on both back ends.
+        for sql in [
+            "DELETE FROM clusters WHERE tenant_uid = $1",
+            "DELETE FROM cloud_accounts WHERE tenant_uid = $1",
+            "DELETE FROM projects WHERE tenant_uid = $1",
+            "DELETE FROM users WHERE tenant_uid = $1",
+            "DELETE FROM tenant_keys WHERE tenant_uid = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(uid.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.exec_one(sqlx::query("DELETE FROM tenants WHERE uid = $1").bind(uid.to_string()))
+            .await?;
+        self.store.sealer.forget_tenant(uid);
+        Ok(())
+    }
+}
+
+impl SqlStore {
     pub(crate) async fn tenant_get(&self, uid: Uid) -> Result<Tenant> {
         let row = sqlx::query("SELECT uid, name, created_at FROM tenants WHERE uid = $1")
             .bind(uid.to_string())
@@ -82,38 +108,16 @@ impl SqlStore {
         Ok(page_of(items, limit, |t| t.uid))
     }
 
-    /// Deletes the tenant row; foreign keys cascade to its keys and data.
-    /// Once the wrapped keys are gone, every copy of the tenant's sealed
-    /// fields (in old backups too) is unreadable.
-    pub(crate) async fn tenant_delete(&self, uid: Uid) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(uid)).await?;
-        // Delete dependants explicitly in order so RLS-scoped deletes and
-        // cascades agree on both back ends.
-        for sql in [
-            "DELETE FROM clusters WHERE tenant_uid = $1",
-            "DELETE FROM cloud_accounts WHERE tenant_uid = $1",
-            "DELETE FROM projects WHERE tenant_uid = $1",
-            "DELETE FROM users WHERE tenant_uid = $1",
-            "DELETE FROM tenant_keys WHERE tenant_uid = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(uid.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query("DELETE FROM tenants WHERE uid = $1")
-            .bind(uid.to_string())
-            .execute(&mut *tx)
-            .await?;
-        commit_if_affected(tx, done).await?;
-        self.sealer.forget_tenant(uid);
-        Ok(())
-    }
-
     /// Re-wraps every tenant key still wrapped with an older root version,
     /// in batches, each batch its own transaction (online: readers keep
     /// working; an interrupted run resumes where it stopped).
-    pub(crate) async fn root_rotate(&self) -> Result<RotationReport> {
+    ///
+    /// The last step re-seals the key check and records `entry` (naming the
+    /// platform tenant's log) in one transaction.
+    pub(crate) async fn root_rotate(
+        &self,
+        entry: palisade_core::audit::AuditEntry,
+    ) -> Result<RotationReport> {
         let keyring = self.sealer.keys.get();
         let (current, _) = keyring.current_root();
         let mut rewrapped = 0u64;
@@ -153,12 +157,16 @@ impl SqlStore {
         }
         // Re-seal the key check with the new root so the old root version
         // can be dropped from the keyring afterwards.
-        let mut tx = self.begin(Scope::Platform).await?;
+        let mut tx = self.write_in(Scope::Platform).await?;
         sqlx::query("UPDATE installation SET key_check = $1 WHERE id = 1")
             .bind(keyring.seal_key_check()?)
-            .execute(&mut *tx)
+            .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await?;
+        let entry = entry
+            .target("installation", keyring.installation_uid())
+            .detail("rootVersion", current)
+            .detail("rewrapped", rewrapped);
+        crate::WriteTx::commit(Box::new(tx), entry).await?;
         Ok(RotationReport {
             root_version: current,
             rewrapped,

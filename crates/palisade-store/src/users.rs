@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::sealer::Sealer;
-use crate::sql::{Scope, SqlStore, commit_if_affected, constraint, cursor, page_of, parse_uid};
+use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
+use crate::tx::SqlTx;
 use crate::{NewUser, Page, PageRequest, Result, StoreError, UserCredentials};
 
 macro_rules! columns {
@@ -51,57 +52,6 @@ impl SqlStore {
             created_at: row.try_get("created_at")?,
         };
         Ok((user, row.try_get("password_hash")?))
-    }
-
-    pub(crate) async fn user_create(&self, tenant: Uid, new: NewUser) -> Result<User> {
-        validate_email(&new.email).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let index = email_index(self.sealer.keys.get().hash_salt(), tenant, &new.email);
-        let new = &new;
-        let index = &index;
-        self.with_fresh_uid(|uid| async move {
-            let now = self.now();
-            let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-            let (v, dek) = self.tenant_key(&mut tx, tenant, None).await?;
-            let email_enc = Sealer::seal(&dek, v, tenant, "users", "email", uid, new.email.as_bytes())?;
-            let name_enc = Sealer::seal(
-                &dek,
-                v,
-                tenant,
-                "users",
-                "display_name",
-                uid,
-                new.display_name.as_bytes(),
-            )?;
-            sqlx::query(
-                "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
-            )
-            .bind(uid.to_string())
-            .bind(tenant.to_string())
-            .bind(index.as_str())
-            .bind(email_enc)
-            .bind(name_enc)
-            .bind(new.password_hash.clone())
-            .bind(i64::from(new.must_change_password))
-            .bind(new.role.as_str())
-            .bind(if new.password_hash.is_some() { now } else { 0 })
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| constraint(e, "a user with this email exists in this tenant"))?;
-            tx.commit().await?;
-            Ok(User {
-                uid,
-                tenant_uid: tenant,
-                email: new.email.clone(),
-                display_name: new.display_name.clone(),
-                status: UserStatus::Active,
-                must_change_password: new.must_change_password,
-                role: new.role,
-                password_changed_at: if new.password_hash.is_some() { now } else { 0 },
-                created_at: now,
-            })
-        })
-        .await
     }
 
     pub(crate) async fn user_get(&self, tenant: Uid, uid: Uid) -> Result<User> {
@@ -166,64 +116,140 @@ impl SqlStore {
         tx.commit().await?;
         Ok(page_of(items, limit, |u| u.uid))
     }
+}
 
-    async fn user_update(
-        &self,
-        tenant: Uid,
-        uid: Uid,
-        sql: &'static str,
-        bind: impl FnOnce(
-            sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
-        ) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
-    ) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let q = bind(sqlx::query(sql))
-            .bind(self.now())
-            .bind(tenant.to_string())
-            .bind(uid.to_string());
-        let done = q.execute(&mut *tx).await?;
-        commit_if_affected(tx, done).await
+impl SqlTx {
+    pub(crate) async fn user_create(&mut self, tenant: Uid, new: NewUser) -> Result<User> {
+        validate_email(&new.email).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let index = email_index(self.store.sealer.keys.get().hash_salt(), tenant, &new.email);
+        let now = self.store.now();
+        let (v, dek) = self.store.tenant_key(&mut self.tx, tenant, None).await?;
+        let changed_at = if new.password_hash.is_some() { now } else { 0 };
+        let uid = self
+            .insert_fresh("a user with this email exists in this tenant", |uid| {
+                let email_enc =
+                    Sealer::seal(&dek, v, tenant, "users", "email", uid, new.email.as_bytes())?;
+                let name_enc = Sealer::seal(
+                    &dek,
+                    v,
+                    tenant,
+                    "users",
+                    "display_name",
+                    uid,
+                    new.display_name.as_bytes(),
+                )?;
+                Ok(sqlx::query(
+                    "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10) ON CONFLICT (uid) DO NOTHING",
+                )
+                .bind(uid.to_string())
+                .bind(tenant.to_string())
+                .bind(index.clone())
+                .bind(email_enc)
+                .bind(name_enc)
+                .bind(new.password_hash.clone())
+                .bind(i64::from(new.must_change_password))
+                .bind(new.role.as_str())
+                .bind(changed_at)
+                .bind(now))
+            })
+            .await?;
+        Ok(User {
+            uid,
+            tenant_uid: tenant,
+            email: new.email,
+            display_name: new.display_name,
+            status: UserStatus::Active,
+            must_change_password: new.must_change_password,
+            role: new.role,
+            password_changed_at: changed_at,
+            created_at: now,
+        })
     }
 
     pub(crate) async fn user_set_password(
-        &self,
+        &mut self,
         tenant: Uid,
         uid: Uid,
         hash: &str,
         must_change: bool,
     ) -> Result<()> {
-        let hash = hash.to_owned();
-        self.user_update(
-            tenant,
-            uid,
-            "UPDATE users SET password_hash = $1, must_change_password = $2, password_changed_at = $3, updated_at = $3 WHERE tenant_uid = $4 AND uid = $5",
-            move |q| q.bind(hash).bind(i64::from(must_change)),
+        self.exec_one(
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, must_change_password = $2, password_changed_at = $3, updated_at = $3 WHERE tenant_uid = $4 AND uid = $5",
+            )
+            .bind(hash.to_owned())
+            .bind(i64::from(must_change))
+            .bind(self.store.now())
+            .bind(tenant.to_string())
+            .bind(uid.to_string()),
         )
         .await
     }
 
     pub(crate) async fn user_set_status(
-        &self,
+        &mut self,
         tenant: Uid,
         uid: Uid,
         status: UserStatus,
     ) -> Result<()> {
-        self.user_update(
-            tenant,
-            uid,
-            "UPDATE users SET status = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
-            move |q| q.bind(status.as_str()),
+        self.exec_one(
+            sqlx::query(
+                "UPDATE users SET status = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
+            )
+            .bind(status.as_str())
+            .bind(self.store.now())
+            .bind(tenant.to_string())
+            .bind(uid.to_string()),
         )
         .await
     }
 
-    pub(crate) async fn user_delete(&self, tenant: Uid, uid: Uid) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        let done = sqlx::query("DELETE FROM users WHERE tenant_uid = $1 AND uid = $2")
+    pub(crate) async fn user_set_role(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        role: UserRole,
+    ) -> Result<()> {
+        self.exec_one(
+            sqlx::query(
+                "UPDATE users SET role = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
+            )
+            .bind(role.as_str())
+            .bind(self.store.now())
             .bind(tenant.to_string())
-            .bind(uid.to_string())
-            .execute(&mut *tx)
-            .await?;
-        commit_if_affected(tx, done).await
+            .bind(uid.to_string()),
+        )
+        .await
+    }
+
+    pub(crate) async fn user_delete(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.exec_one(
+            sqlx::query("DELETE FROM users WHERE tenant_uid = $1 AND uid = $2")
+                .bind(tenant.to_string())
+                .bind(uid.to_string()),
+        )
+        .await
+    }
+
+    pub(crate) async fn history_push(&mut self, tenant: Uid, user: Uid, hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO password_history (tenant_uid, user_uid, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(hash.to_owned())
+        .bind(self.store.now())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM password_history WHERE tenant_uid = $1 AND user_uid = $2 AND created_at < \
+             (SELECT MIN(created_at) FROM (SELECT created_at FROM password_history WHERE tenant_uid = $1 AND user_uid = $2 ORDER BY created_at DESC LIMIT 24) AS keep)",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 }

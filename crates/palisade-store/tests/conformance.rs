@@ -15,13 +15,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use palisade_core::audit::{AuditContext, Outcome};
 use palisade_core::model::UserStatus;
 use palisade_core::{SystemClock, Uid};
 use palisade_crypto::Keyring;
-use palisade_store::testing::PgTestDb;
+use palisade_store::testing::{OneShot, PgTestDb};
 use palisade_store::{
-    Backend, Database, IdentityStore, KeyringHandle, KeyringSource, NewCloudAccount, NewCluster,
-    NewUser, PageRequest, RefreshOutcome, SqlStore, Store, StoreError, StoreOptions, UidSource,
+    AuditFilter, AuditOrder, AuditPage, Backend, Database, IdentityStore, KeyringHandle,
+    KeyringSource, LogProblem, NewCloudAccount, NewCluster, NewUser, PageRequest, RefreshOutcome,
+    SqlStore, Store, StoreError, StoreOptions, UidSource,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
@@ -32,6 +34,8 @@ struct Harness {
     opts: StoreOptions,
     dir: tempfile::TempDir,
     pg: Option<PgTestDb>,
+    /// Whether `finish` checks that every audit log verifies.
+    verify_at_finish: std::sync::atomic::AtomicBool,
 }
 
 impl Harness {
@@ -64,6 +68,7 @@ impl Harness {
             opts,
             dir,
             pg,
+            verify_at_finish: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -111,7 +116,15 @@ impl Harness {
         row.try_get(0).unwrap()
     }
 
+    /// For tests that tamper with the audit log on purpose.
+    fn skip_final_verify(&self) {
+        self.verify_at_finish.store(false, Ordering::SeqCst);
+    }
+
     async fn finish(self) {
+        if self.verify_at_finish.load(Ordering::SeqCst) {
+            assert_all_verify(&self.store).await;
+        }
         self.store.close().await;
         if let Some(pg) = &self.pg {
             pg.drop_db().await;
@@ -170,6 +183,12 @@ conformance!(
     uid_collision_is_retried,
     invalid_input_rejected,
     identity_state_is_scoped_single_use_and_atomic,
+    audit_events_written_with_their_change,
+    audit_write_failure_leaves_no_change,
+    audit_log_is_append_only,
+    audit_tampering_is_detected_and_named,
+    audit_queries_filter_page_and_stay_in_tenant,
+    audit_retention_cut_keeps_log_verifiable,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -717,10 +736,31 @@ async fn rotate_root_rewraps_every_tenant_key(h: &Harness) {
     let old = h.keys.get().as_ref().clone();
     let rotated = old.with_new_root().unwrap();
     h.keys.set(rotated.clone());
-    let report = s.rotate_root().await.unwrap();
+    let entry = || {
+        AuditContext::system()
+            .entry("keys.rotate-root")
+            .tenant(uids[0].0)
+    };
+    let report = s.rotate_root(entry()).await.unwrap();
     assert_eq!(report.root_version, 2);
     assert_eq!(report.rewrapped, 5);
-    assert_eq!(s.rotate_root().await.unwrap().rewrapped, 0, "idempotent");
+    assert_eq!(
+        s.rotate_root(entry()).await.unwrap().rewrapped,
+        0,
+        "idempotent"
+    );
+    // The rotation is in the audit log, and the log still verifies.
+    let events = s
+        .list_audit(uids[0].0, &AuditFilter::default(), AuditPage::default())
+        .await
+        .unwrap();
+    assert_eq!(events.items[0].action, "keys.rotate-root");
+    assert!(
+        events.items[0].details.contains("\"rewrapped\":0"),
+        "{}",
+        events.items[0].details
+    );
+    assert_all_verify(s).await;
     // The old root alone no longer opens anything; the new one alone opens all.
     let pruned = rotated.without_roots_before(2);
     assert_eq!(pruned.root_versions(), vec![2]);
@@ -777,7 +817,7 @@ async fn newer_schema_refused(h: &Harness) {
             err,
             StoreError::SchemaTooNew {
                 database: 999,
-                binary: 2
+                binary: 3
             }
         ),
         "{err}"
@@ -813,10 +853,11 @@ async fn uid_collision_is_retried(h: &Harness) {
     let s = h.store.clone().with_uids(scripted.clone());
     let first = s.create_tenant("first").await.unwrap();
     assert_eq!(first.uid, fixed);
-    // The next two draws collide with `first`; the store must retry past them.
+    // Draws: first's UID, first's audit event UID (another table, no
+    // collision), then second's UID collides; the store retries past it.
     let second = s.create_tenant("second").await.unwrap();
     assert_ne!(second.uid, fixed);
-    assert_eq!(scripted.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(scripted.calls.load(Ordering::SeqCst), 5);
     assert_eq!(s.get_tenant(fixed).await.unwrap().name, "first");
 }
 
@@ -976,4 +1017,558 @@ async fn identity_state_is_scoped_single_use_and_atomic(h: &Harness) {
     let sec = s.security_settings(a.uid).await.unwrap();
     assert!(sec.mfa_required && sec.password_policy.as_deref() == Some("{}"));
     assert!(!s.security_settings(b.uid).await.unwrap().mfa_required);
+}
+
+/// Every audit log of the store verifies.
+async fn assert_all_verify(s: &SqlStore) {
+    for r in s.verify_audit(None).await.unwrap() {
+        assert!(
+            r.problem.is_none(),
+            "log of {}: {:?}",
+            r.tenant_uid,
+            r.problem
+        );
+    }
+}
+
+/// As an attacker with raw write access: drop the append-only guard.
+async fn drop_audit_guard(h: &Harness) {
+    let sql = match h.store.backend() {
+        Backend::Sqlite => vec![
+            "DROP TRIGGER audit_events_no_update",
+            "DROP TRIGGER audit_events_no_delete",
+        ],
+        Backend::Postgres => vec!["ALTER TABLE audit_events DISABLE TRIGGER audit_events_guard"],
+    };
+    for q in sql {
+        h.raw(q, &[]).await;
+    }
+}
+
+/// A tenant whose log holds `n` project creations after its creation event.
+async fn tenant_with_events(s: &SqlStore, name: &str, n: usize) -> Uid {
+    let t = s.create_tenant(name).await.unwrap();
+    for i in 0..n {
+        s.create_project(t.uid, &format!("p{i}"), "").await.unwrap();
+    }
+    t.uid
+}
+
+async fn report_of(s: &SqlStore, t: Uid) -> Option<LogProblem> {
+    let r = s.verify_audit(Some(t)).await.unwrap();
+    assert_eq!(r.len(), 1);
+    r.into_iter().next().unwrap().problem
+}
+
+async fn audit_events_written_with_their_change(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let ctx = AuditContext::system();
+    let mut tx = s.write(t.uid).await.unwrap();
+    let p = tx.create_project(t.uid, "web", "shop").await.unwrap();
+    let c = tx
+        .create_cluster(
+            t.uid,
+            p.uid,
+            NewCluster {
+                name: "prod".into(),
+                cloud_account_uid: None,
+            },
+        )
+        .await
+        .unwrap();
+    let ev = tx
+        .commit(
+            ctx.entry("cluster.create")
+                .target("cluster", c.uid)
+                .detail("project", p.uid.to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.tenant_uid, t.uid);
+    assert_eq!(ev.seq, 2, "after the tenant's creation event");
+    assert_eq!(ev.target_uid.as_deref(), Some(c.uid.to_string().as_str()));
+    assert_eq!(ev.hash.len(), 64);
+    // A rolled-back transaction leaves neither change nor event.
+    let mut tx = s.write(t.uid).await.unwrap();
+    tx.create_project(t.uid, "gone", "").await.unwrap();
+    tx.rollback().await.unwrap();
+    // A dropped one neither.
+    {
+        let mut tx = s.write(t.uid).await.unwrap();
+        tx.create_project(t.uid, "dropped", "").await.unwrap();
+    }
+    let projects = s
+        .list_projects(t.uid, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(projects.items.len(), 1);
+    let log = s
+        .list_audit(t.uid, &AuditFilter::default(), AuditPage::default())
+        .await
+        .unwrap();
+    assert_eq!(log.items.len(), 2);
+    assert_eq!(log.items[0].seq, 2, "newest first");
+    // A transaction of tenant A refuses to touch tenant B, and to record
+    // its event in B's log.
+    let b = s.create_tenant("globex").await.unwrap();
+    let mut tx = s.write(t.uid).await.unwrap();
+    assert!(matches!(
+        tx.create_project(b.uid, "x", "").await,
+        Err(StoreError::NotFound)
+    ));
+    tx.rollback().await.unwrap();
+    let mut tx = s.write(t.uid).await.unwrap();
+    tx.create_project(t.uid, "ok", "").await.unwrap();
+    assert!(matches!(
+        tx.commit(ctx.entry("project.create").tenant(b.uid)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.get_project(t.uid, Uid::from_u64(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    // A platform change must name the log that records it.
+    let mut tx = s.write_platform().await.unwrap();
+    tx.create_tenant("initech").await.unwrap();
+    assert!(matches!(
+        tx.commit(ctx.entry("tenant.create")).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.tenant_by_name("initech").await,
+        Err(StoreError::NotFound)
+    ));
+    // Failed attempts are recorded on their own.
+    let ev = s
+        .record(
+            ctx.entry("project.delete")
+                .tenant(t.uid)
+                .outcome(Outcome::Denied),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.seq, 3);
+    assert_eq!(ev.outcome, Outcome::Denied);
+    assert_all_verify(s).await;
+}
+
+async fn audit_write_failure_leaves_no_change(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    // Inject a failure of the audit write only.
+    let (make, remove) = match s.backend() {
+        Backend::Sqlite => (
+            vec![
+                "CREATE TRIGGER inject BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END",
+            ],
+            vec!["DROP TRIGGER inject"],
+        ),
+        Backend::Postgres => (
+            vec![
+                "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected audit failure'; END; $$",
+                "CREATE TRIGGER inject BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION inject()",
+            ],
+            vec![
+                "DROP TRIGGER inject ON audit_events",
+                "DROP FUNCTION inject()",
+            ],
+        ),
+    };
+    for q in make {
+        h.raw(q, &[]).await;
+    }
+    let err = s.create_project(t.uid, "web", "").await.unwrap_err();
+    assert!(matches!(err, StoreError::AuditWrite(_)), "{err}");
+    assert!(err.to_string().contains("the change was not made"), "{err}");
+    assert!(
+        s.list_projects(t.uid, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no change without its event"
+    );
+    let err = s.create_user(t.uid, user("a@acme.test")).await.unwrap_err();
+    assert!(matches!(err, StoreError::AuditWrite(_)), "{err}");
+    assert!(matches!(
+        s.user_by_email(t.uid, "a@acme.test").await,
+        Err(StoreError::NotFound)
+    ));
+    for q in remove {
+        h.raw(q, &[]).await;
+    }
+    s.create_project(t.uid, "web", "").await.unwrap();
+    assert_all_verify(s).await;
+}
+
+async fn audit_log_is_append_only(h: &Harness) {
+    let s = &h.store;
+    let t = tenant_with_events(s, "acme", 2).await;
+    for sql in [
+        "UPDATE audit_events SET details = '{}' WHERE tenant_uid = $1",
+        "DELETE FROM audit_events WHERE tenant_uid = $1",
+    ] {
+        let mut tx = h.platform_tx().await;
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(t.to_string())
+            .execute(&mut *tx)
+            .await;
+        let err = r.expect_err(sql).to_string();
+        assert!(err.contains("audit events are"), "{err}");
+    }
+    assert_all_verify(s).await;
+}
+
+async fn audit_tampering_is_detected_and_named(h: &Harness) {
+    let s = &h.store;
+    // One tenant per kind of tampering; each log: #1 tenant.create, #2..#11 projects.
+    let edited = tenant_with_events(s, "edited", 10).await;
+    let removed = tenant_with_events(s, "removed", 10).await;
+    let reordered = tenant_with_events(s, "reordered", 10).await;
+    let truncated = tenant_with_events(s, "truncated", 10).await;
+    let forged = tenant_with_events(s, "forged", 10).await;
+    let untouched = tenant_with_events(s, "untouched", 10).await;
+    let appended = tenant_with_events(s, "appended", 3).await;
+    assert_all_verify(s).await;
+    drop_audit_guard(h).await;
+    let uid_at = |t: Uid, seq: i64| async move {
+        h.raw_text(
+            &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
+            &t.to_string(),
+        )
+        .await
+    };
+
+    // Edit: change one event's details.
+    let victim = uid_at(edited, 5).await;
+    h.raw(
+        "UPDATE audit_events SET details = '{\"innocent\":true}' WHERE tenant_uid = $1 AND seq = 5",
+        &[&edited.to_string()],
+    )
+    .await;
+    assert_eq!(
+        report_of(s, edited).await,
+        Some(LogProblem::Modified {
+            seq: 5,
+            uid: victim.clone()
+        })
+    );
+    // An edit that also recomputes the event's own hash still breaks the next link.
+    h.raw(
+        "UPDATE audit_events SET hash = $2 WHERE tenant_uid = $1 AND seq = 5",
+        &[&edited.to_string(), &"00".repeat(32)],
+    )
+    .await;
+    assert!(
+        matches!(
+            report_of(s, edited).await,
+            Some(LogProblem::Modified { seq: 5, .. })
+        ),
+        "still names #5"
+    );
+
+    // Delete one event in the middle.
+    let next = uid_at(removed, 7).await;
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 6",
+        &[&removed.to_string()],
+    )
+    .await;
+    assert_eq!(
+        report_of(s, removed).await,
+        Some(LogProblem::Removed {
+            seq: 6,
+            next: Some((7, next))
+        })
+    );
+
+    // Reorder: swap the positions of #4 and #5.
+    let fourth = uid_at(reordered, 4).await;
+    let fifth = uid_at(reordered, 5).await;
+    for sql in [
+        "UPDATE audit_events SET seq = -1 WHERE tenant_uid = $1 AND seq = 4",
+        "UPDATE audit_events SET seq = 4 WHERE tenant_uid = $1 AND seq = 5",
+        "UPDATE audit_events SET seq = 5 WHERE tenant_uid = $1 AND seq = -1",
+    ] {
+        h.raw(sql, &[&reordered.to_string()]).await;
+    }
+    assert_eq!(
+        report_of(s, reordered).await,
+        Some(LogProblem::Reordered {
+            seq: 4,
+            uid: fifth,
+            recorded_as: 5
+        })
+    );
+    assert_ne!(fourth, uid_at(reordered, 4).await);
+
+    // Truncate: cut the last four events.
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq > 7",
+        &[&truncated.to_string()],
+    )
+    .await;
+    let p = report_of(s, truncated).await;
+    assert_eq!(
+        p,
+        Some(LogProblem::Truncated {
+            last: 7,
+            expected: 11
+        })
+    );
+    assert!(
+        p.unwrap()
+            .to_string()
+            .contains("event #8 and later were removed"),
+        "names the first removed event"
+    );
+
+    // Truncate and move the head back: its signature gives it away.
+    let hash7 = h
+        .raw_text(
+            "SELECT hash FROM audit_events WHERE tenant_uid = $1 AND seq = 7",
+            &forged.to_string(),
+        )
+        .await;
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq > 7",
+        &[&forged.to_string()],
+    )
+    .await;
+    h.raw(
+        "UPDATE audit_heads SET seq = 7, hash = $2 WHERE tenant_uid = $1",
+        &[&forged.to_string(), &hash7],
+    )
+    .await;
+    assert_eq!(
+        report_of(s, forged).await,
+        Some(LogProblem::HeadSignature { seq: 7 })
+    );
+
+    // An event appended outside Palisade (copied from another log).
+    let copy = uid_at(untouched, 3).await;
+    h.raw(
+        "INSERT INTO audit_events (tenant_uid, seq, uid, at, actor_kind, action, outcome, details, prev_hash, hash) \
+         SELECT $1, 5, 'aaaaaaaaaaaa', at, actor_kind, action, outcome, details, prev_hash, hash FROM audit_events WHERE uid = $2",
+        &[&appended.to_string(), &copy],
+    )
+    .await;
+    assert_eq!(
+        report_of(s, appended).await,
+        Some(LogProblem::Unsigned {
+            seq: 5,
+            uid: "aaaaaaaaaaaa".into()
+        })
+    );
+
+    // Removing a whole log, head included, is noticed too.
+    let gone = tenant_with_events(s, "gone", 1).await;
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1",
+        &[&gone.to_string()],
+    )
+    .await;
+    h.raw(
+        "DELETE FROM audit_checkpoints WHERE tenant_uid = $1",
+        &[&gone.to_string()],
+    )
+    .await;
+    h.raw(
+        "DELETE FROM audit_heads WHERE tenant_uid = $1",
+        &[&gone.to_string()],
+    )
+    .await;
+    assert_eq!(report_of(s, gone).await, Some(LogProblem::HeadMissing));
+
+    // The untouched log still verifies.
+    assert_eq!(report_of(s, untouched).await, None);
+    h.skip_final_verify();
+}
+
+async fn audit_queries_filter_page_and_stay_in_tenant(h: &Harness) {
+    let s = &h.store;
+    let a = tenant_with_events(s, "acme", 12).await;
+    let b = tenant_with_events(s, "globex", 3).await;
+    let u = s.create_user(a, user("a@acme.test")).await.unwrap();
+    s.record(
+        AuditContext::system()
+            .as_user(u.uid, None)
+            .entry("cluster.delete")
+            .tenant(a)
+            .target("cluster", "0000000000aa")
+            .outcome(Outcome::Denied),
+    )
+    .await
+    .unwrap();
+    // Pages of 5, oldest first, cover the log exactly once.
+    let mut seen = Vec::new();
+    let mut page = AuditPage {
+        after: None,
+        limit: 5,
+        order: AuditOrder::OldestFirst,
+    };
+    for _ in 0..10 {
+        let got = s
+            .list_audit(a, &AuditFilter::default(), page)
+            .await
+            .unwrap();
+        seen.extend(got.items.iter().map(|e| e.seq));
+        match got.next {
+            Some(n) => page.after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=15).collect::<Vec<i64>>());
+    // Every event of A is A's.
+    let all = s
+        .list_audit(
+            a,
+            &AuditFilter::default(),
+            AuditPage {
+                limit: 1000,
+                ..AuditPage::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(all.items.iter().all(|e| e.tenant_uid == a));
+    assert_eq!(all.items.len(), 15);
+    let by = |f: AuditFilter| async move {
+        s.list_audit(a, &f, AuditPage::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(
+        by(AuditFilter {
+            action: Some("project.create".into()),
+            ..Default::default()
+        })
+        .await,
+        12
+    );
+    assert_eq!(
+        by(AuditFilter {
+            action: Some("project.".into()),
+            ..Default::default()
+        })
+        .await,
+        12
+    );
+    assert_eq!(
+        by(AuditFilter {
+            action: Some("proj%".into()),
+            ..Default::default()
+        })
+        .await,
+        0,
+        "LIKE wildcards in the filter are literal"
+    );
+    assert_eq!(
+        by(AuditFilter {
+            outcome: Some(Outcome::Denied),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        by(AuditFilter {
+            actor_uid: Some(u.uid),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        by(AuditFilter {
+            target_uid: Some("0000000000aa".into()),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        by(AuditFilter {
+            from: Some(i64::MAX - 1),
+            ..Default::default()
+        })
+        .await,
+        0
+    );
+    // B's log is B's alone.
+    let bl = s
+        .list_audit(b, &AuditFilter::default(), AuditPage::default())
+        .await
+        .unwrap();
+    assert_eq!(bl.items.len(), 4);
+    if s.backend() == Backend::Postgres {
+        // Row-level security hides A's log from a transaction scoped to B.
+        let mut tx = s.pool().begin().await.unwrap();
+        sqlx::query("SELECT set_config('palisade.tenant_uid', $1, true)")
+            .bind(b.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        for table in ["audit_events", "audit_heads", "audit_checkpoints"] {
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table} WHERE tenant_uid = '{a}'"
+            )))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        tx.rollback().await.unwrap();
+    }
+}
+
+async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
+    let s = &h.store;
+    let t = tenant_with_events(s, "acme", 9).await;
+    let expired = s.audit_expired(t, i64::MAX, 6).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    let last = expired.last().unwrap();
+    // A stale or wrong hash removes nothing.
+    let mut tx = s.write(t).await.unwrap();
+    assert!(matches!(
+        tx.prune_audit(t, last.seq, &"00".repeat(32)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    tx.rollback().await.unwrap();
+    let mut tx = s.write(t).await.unwrap();
+    assert_eq!(tx.prune_audit(t, last.seq, &last.hash).await.unwrap(), 6);
+    tx.commit(
+        AuditContext::system()
+            .entry("audit.prune")
+            .detail("throughSeq", last.seq),
+    )
+    .await
+    .unwrap();
+    let r = s.verify_audit(Some(t)).await.unwrap().remove(0);
+    assert_eq!(r.problem, None);
+    assert_eq!(r.first_seq, Some(7));
+    assert_eq!(r.head_seq, 11, "the prune itself is event #11");
+    // More events after the cut still chain on.
+    s.create_project(t, "after-cut", "").await.unwrap();
+    assert_eq!(report_of(s, t).await, None);
+    // Deleting the next events too, without the retention path, is caught.
+    drop_audit_guard(h).await;
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 7",
+        &[&t.to_string()],
+    )
+    .await;
+    assert!(matches!(
+        report_of(s, t).await,
+        Some(LogProblem::Removed { seq: 7, .. })
+    ));
+    h.skip_final_verify();
 }

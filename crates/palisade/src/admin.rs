@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use palisade_core::SystemClock;
+use palisade_core::audit::{AuditContext, AuditEntry};
 use palisade_core::model::{UserRole, UserStatus};
-use palisade_store::{IdentityStore, KeyringHandle, NewUser, SqlStore, Store};
+use palisade_store::{KeyringHandle, NewUser, SqlStore, Store};
 use secrecy::ExposeSecret;
 
 use crate::cli::{ServerArgs, UserArgs, UserCommand};
 
-async fn open(server: &ServerArgs) -> anyhow::Result<SqlStore> {
+pub async fn open(server: &ServerArgs) -> anyhow::Result<SqlStore> {
     let cfg = server.resolve()?;
     let (keyring, source) = palisade_server::bootstrap::configured_keyring(&cfg)?;
     Ok(palisade_server::bootstrap::open_store(
@@ -40,6 +41,11 @@ async fn find(
     Ok((tenant.uid, user))
 }
 
+/// The audit event of an operator's command on the server's host.
+pub fn cli_entry(action: &str) -> AuditEntry {
+    AuditContext::system().entry(action).detail("via", "cli")
+}
+
 async fn hash(store: &SqlStore, pw: &secrecy::SecretString) -> anyhow::Result<String> {
     Ok(palisade_server::auth::hash_blocking(store.keys().get(), pw.clone()).await?)
 }
@@ -55,18 +61,26 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("tenant {:?}", who.tenant))?;
             let pw = palisade_server::bootstrap::one_time_password()?;
-            let user = store
+            let password_hash = Some(hash(&store, &pw).await?);
+            let mut tx = store.write(tenant.uid).await?;
+            let user = tx
                 .create_user(
                     tenant.uid,
                     NewUser {
                         email: who.email.clone(),
                         display_name: name,
-                        password_hash: Some(hash(&store, &pw).await?),
+                        password_hash,
                         must_change_password: true,
                         role,
                     },
                 )
                 .await?;
+            tx.commit(
+                cli_entry("user.create")
+                    .target("user", user.uid)
+                    .detail("role", role.as_str()),
+            )
+            .await?;
             println!(
                 "created user {} ({}) in tenant {}",
                 user.uid, user.email, who.tenant
@@ -105,34 +119,54 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::Disable(who) => {
             let store = open(&who.server).await?;
             let (t, u) = find(&store, &who).await?;
-            store
-                .set_user_status(t, u.uid, UserStatus::Disabled)
-                .await?;
-            let n = store.revoke_user_sessions(t, u.uid, "disabled").await?;
+            let mut tx = store.write(t).await?;
+            tx.set_user_status(t, u.uid, UserStatus::Disabled).await?;
+            let n = tx.revoke_user_sessions(t, u.uid, "disabled").await?;
+            tx.commit(
+                cli_entry("user.update")
+                    .target("user", u.uid)
+                    .detail("status", "disabled")
+                    .detail("sessionsRevoked", n),
+            )
+            .await?;
             println!("disabled {}; {n} sessions ended", u.email);
         }
         UserCommand::Enable(who) => {
             let store = open(&who.server).await?;
             let (t, u) = find(&store, &who).await?;
-            store.set_user_status(t, u.uid, UserStatus::Active).await?;
+            let mut tx = store.write(t).await?;
+            tx.set_user_status(t, u.uid, UserStatus::Active).await?;
+            tx.commit(
+                cli_entry("user.update")
+                    .target("user", u.uid)
+                    .detail("status", "active"),
+            )
+            .await?;
             println!("enabled {}", u.email);
         }
         UserCommand::Delete(who) => {
             let store = open(&who.server).await?;
             let (t, u) = find(&store, &who).await?;
-            store.delete_user(t, u.uid).await?;
+            let mut tx = store.write(t).await?;
+            tx.delete_user(t, u.uid).await?;
+            tx.commit(cli_entry("user.delete").target("user", u.uid))
+                .await?;
             println!("deleted {}", u.email);
         }
         UserCommand::ResetPassword(who) => {
             let store = open(&who.server).await?;
             let (t, u) = find(&store, &who).await?;
             let pw = palisade_server::bootstrap::one_time_password()?;
-            store
-                .set_password(t, u.uid, &hash(&store, &pw).await?, true)
-                .await?;
-            let n = store
-                .revoke_user_sessions(t, u.uid, "password_reset")
-                .await?;
+            let new_hash = hash(&store, &pw).await?;
+            let mut tx = store.write(t).await?;
+            tx.set_password(t, u.uid, &new_hash, true).await?;
+            let n = tx.revoke_user_sessions(t, u.uid, "password_reset").await?;
+            tx.commit(
+                cli_entry("user.reset-password")
+                    .target("user", u.uid)
+                    .detail("sessionsRevoked", n),
+            )
+            .await?;
             println!("password of {} reset; {n} sessions ended", u.email);
             println!("one-time password: {}", pw.expose_secret());
             println!("  (shown once; it must be changed at next login)");
@@ -140,12 +174,19 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::RevokeSessions(who) => {
             let store = open(&who.server).await?;
             let (t, u) = find(&store, &who).await?;
-            let n = store.revoke_user_sessions(t, u.uid, "admin").await?;
+            let mut tx = store.write(t).await?;
+            let n = tx.revoke_user_sessions(t, u.uid, "admin").await?;
+            tx.commit(
+                cli_entry("user.revoke-sessions")
+                    .target("user", u.uid)
+                    .detail("sessionsRevoked", n),
+            )
+            .await?;
             println!("{n} sessions of {} ended", u.email);
         }
         UserCommand::Unlock(who) => {
             let store = open(&who.server).await?;
-            let (_, u) = find(&store, &who).await?;
+            let (t, u) = find(&store, &who).await?;
             let salt = store.keys().get();
             let a = palisade_server::auth::throttle::account_key(
                 salt.hash_salt(),
@@ -153,8 +194,14 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 &who.email,
             );
             let m = palisade_server::auth::throttle::mfa_key(salt.hash_salt(), u.uid);
-            let n =
-                store.throttle_clear_account(&a).await? + store.throttle_clear_account(&m).await?;
+            let mut tx = store.write(t).await?;
+            let n = tx.throttle_clear_account(&a).await? + tx.throttle_clear_account(&m).await?;
+            tx.commit(
+                cli_entry("user.unlock")
+                    .target("user", u.uid)
+                    .detail("countersCleared", n),
+            )
+            .await?;
             println!("cleared {n} failure counters of {}", u.email);
         }
     }

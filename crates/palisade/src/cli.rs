@@ -27,6 +27,9 @@ pub enum Command {
     /// Administer users directly on the database (needs the keyring).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Read, export and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// CIS host and Kubernetes-node hardening: scan, fix, roll back.
     #[command(subcommand)]
     Harden(palisade_harden::cli::HardenCommand),
@@ -91,6 +94,83 @@ pub struct UserArgs {
     /// The user's email (login ID).
     #[arg(long)]
     pub email: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List events of a tenant's log, newest first.
+    List(AuditListArgs),
+    /// Export events of a tenant's log as JSON lines, oldest first.
+    Export(AuditExportArgs),
+    /// Verify the hash chains, signed heads and checkpoints of every log
+    /// (or of one tenant's), or sealed archive files; exits 1 and names the
+    /// first bad event when something was modified, removed, reordered or
+    /// truncated.
+    Verify(AuditVerifyArgs),
+}
+
+/// Which log and which events.
+#[derive(Debug, Args)]
+pub struct AuditSelect {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Tenant name, or the UID of a tenant (also of a deleted one) [default: system].
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Events at or after this time (RFC 3339, or ms since the epoch).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Events before this time (RFC 3339, or ms since the epoch).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Events of this acting user (UID).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Events of this action, or every action under a prefix ending in '.'.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Events on this object (UID).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// success, failure or denied.
+    #[arg(long)]
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    #[command(flatten)]
+    pub select: AuditSelect,
+    /// At most this many events (1–1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// table or json (JSON lines).
+    #[arg(long, default_value = "table")]
+    pub output: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    #[command(flatten)]
+    pub select: AuditSelect,
+    /// Write to this file (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this tenant's log (name or UID).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Verify these sealed archive files instead of the database.
+    #[arg(long = "archive", value_name = "FILE")]
+    pub archives: Vec<PathBuf>,
+    /// table or json (JSON lines).
+    #[arg(long, default_value = "table")]
+    pub output: String,
 }
 
 #[derive(Debug, Subcommand)]

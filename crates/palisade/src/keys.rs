@@ -34,16 +34,21 @@ pub async fn rotate_root(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let keys = KeyringHandle::new(old.clone(), KeyringSource::Fixed);
     let store =
         palisade_server::bootstrap::open_store(&cfg, keys.clone(), Arc::new(SystemClock)).await?;
+    let system = store
+        .tenant_by_name(palisade_core::model::SYSTEM_TENANT)
+        .await?
+        .uid;
+    let entry = || crate::admin::cli_entry("keys.rotate-root").tenant(system);
     let rotated = old.with_new_root()?;
     rotated.write_file(&target)?;
     keys.set(rotated.clone());
-    let report = store.rotate_root().await?;
+    let report = store.rotate_root(entry()).await?;
     let (current, _) = rotated.current_root();
     let pruned = rotated.without_roots_before(current);
     pruned.write_file(&target)?;
     // A server that wrapped a new tenant key with the old root between the
     // loop and the prune is caught here; this process still holds the old root.
-    let late = store.rotate_root().await?;
+    let late = store.rotate_root(entry()).await?;
     keys.set(pruned);
     store.verify_keyring().await?;
     store.close().await;

@@ -9,9 +9,9 @@ pub mod throttle;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use palisade_core::{Clock, Uid};
+use palisade_core::Uid;
 use palisade_crypto::token::{TimeClaims, TokenKeys, hash_bearer_secret, random_secret};
-use palisade_store::{KeyringHandle, Session, Store};
+use palisade_store::{KeyringHandle, Session, WriteTx};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -218,9 +218,36 @@ impl AuthState {
 
     /// Keyed hash naming a client address for the counters.
     pub fn client_key(&self, ip: IpAddr) -> String {
+        self.client_key_text(&ip.to_string())
+    }
+
+    /// Keyed hash naming a client address (as text) for the counters.
+    pub fn client_key_text(&self, ip: &str) -> String {
         palisade_crypto::blind::keyed_hash(
             self.keys.get().hash_salt(),
-            &[b"login-client", ip.to_string().as_bytes()],
+            &[b"login-client", ip.as_bytes()],
+        )
+    }
+
+    /// Keyed hash of an attempted login email for audit events: correlates
+    /// attempts on one account without storing the address.
+    pub fn email_hash(&self, tenant: &str, email: &str) -> String {
+        palisade_crypto::blind::keyed_hash(
+            self.keys.get().hash_salt(),
+            &[
+                b"audit-email",
+                tenant.as_bytes(),
+                palisade_core::model::normalize_email(email).as_bytes(),
+            ],
+        )
+    }
+
+    /// Keyed hash of a tenant name nobody has (audit events of attempts on
+    /// unknown tenants keep no attacker-chosen text).
+    pub fn name_hash(&self, name: &str) -> String {
+        palisade_crypto::blind::keyed_hash(
+            self.keys.get().hash_salt(),
+            &[b"audit-tenant-name", name.as_bytes()],
         )
     }
 
@@ -318,19 +345,20 @@ pub fn refresh_token_tenant(token: &SecretString) -> Option<Uid> {
     }
 }
 
-/// Starts a session and answers with its tokens.
+/// Starts a session inside `tx` and answers with its tokens and the
+/// session's UID. The caller commits `tx` with the login's audit event
+/// before the tokens leave the server.
 pub async fn issue_session(
     auth: &AuthState,
-    store: &Arc<dyn Store>,
-    clock: &Arc<dyn Clock>,
+    tx: &mut dyn WriteTx,
+    now: i64,
     tenant: Uid,
     user: Uid,
     amr: Vec<String>,
     mfa_enroll: bool,
-) -> Result<palisade_proto::auth::LoginResponse, ApiError> {
-    let now = clock.now_ms();
+) -> Result<(palisade_proto::auth::LoginResponse, Uid), ApiError> {
     let (refresh, refresh_hash) = new_refresh_token(tenant)?;
-    let session = store
+    let session = tx
         .create_session(
             tenant,
             user,
@@ -340,12 +368,15 @@ pub async fn issue_session(
         )
         .await?;
     let access = auth.access_token(&session, now, mfa_enroll)?;
-    Ok(palisade_proto::auth::LoginResponse {
-        access_token: Some(access),
-        refresh_token: Some(refresh.expose_secret().to_owned()),
-        expires_in: Some(auth.cfg.access_token_ttl_s),
-        token_type: Some("Bearer".into()),
-        mfa_enrollment_required: mfa_enroll.then_some(true),
-        ..Default::default()
-    })
+    Ok((
+        palisade_proto::auth::LoginResponse {
+            access_token: Some(access),
+            refresh_token: Some(refresh.expose_secret().to_owned()),
+            expires_in: Some(auth.cfg.access_token_ttl_s),
+            token_type: Some("Bearer".into()),
+            mfa_enrollment_required: mfa_enroll.then_some(true),
+            ..Default::default()
+        },
+        session.uid,
+    ))
 }

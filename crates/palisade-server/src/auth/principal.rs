@@ -11,11 +11,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use palisade_core::Uid;
+use palisade_core::audit::{ActorKind, AuditContext, AuditEntry, Outcome};
 use palisade_core::model::{UserRole, UserStatus};
 use palisade_crypto::secret::ct_eq;
 use palisade_crypto::token::hash_bearer_secret;
 use palisade_proto::codes;
-use palisade_store::StoreError;
+use palisade_store::{ApiKey, StoreError};
 
 use super::{ACCESS_AUDIENCE, AccessClaims};
 use crate::ApiError;
@@ -38,6 +39,15 @@ pub struct Principal {
     pub amr: Vec<String>,
     /// True while the user must enrol MFA before anything else.
     pub mfa_enrollment_pending: bool,
+    /// Who and from where, for the audit events of this request.
+    pub ctx: AuditContext,
+}
+
+impl Principal {
+    /// A successful audit event of `action` by this principal in its tenant.
+    pub fn entry(&self, action: &str) -> AuditEntry {
+        self.ctx.entry(action).tenant(self.tenant)
+    }
 }
 
 /// A principal still allowed to reach only the MFA enrolment endpoints.
@@ -82,7 +92,31 @@ async fn user_state(state: &AppState, tenant: Uid, user: Uid) -> Result<UserRole
     }
 }
 
-async fn from_api_key(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+/// Records a refused use of an existing API key (no change; best effort:
+/// the caller answers 401 either way).
+async fn record_key_refusal(state: &AppState, base: &AuditContext, key: &ApiKey, reason: &str) {
+    let ctx = AuditContext {
+        actor_kind: ActorKind::ApiKey,
+        actor_uid: Some(key.user_uid),
+        api_key_uid: Some(key.uid),
+        ..base.clone()
+    };
+    let entry = ctx
+        .entry("auth.apikey")
+        .tenant(key.tenant_uid)
+        .target("apikey", key.uid)
+        .outcome(Outcome::Failure)
+        .detail("reason", reason);
+    if let Err(e) = state.store.record(entry).await {
+        tracing::error!(error = %e, "could not record a refused API key use");
+    }
+}
+
+async fn from_api_key(
+    state: &AppState,
+    token: &str,
+    base: &AuditContext,
+) -> Result<Principal, ApiError> {
     let invalid = || ApiError::unauthorized(codes::API_KEY_INVALID, "the API key is not valid");
     let mut parts = token.splitn(4, '.');
     let (Some("pak"), Some(t), Some(k), Some(secret)) =
@@ -103,23 +137,44 @@ async fn from_api_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         hash_bearer_secret(secret).as_bytes(),
         stored_hash.as_bytes(),
     ) {
+        record_key_refusal(state, base, &key, codes::API_KEY_INVALID).await;
         return Err(invalid());
     }
     let now = state.clock.now_ms();
     if key.revoked_at.is_some() {
+        record_key_refusal(state, base, &key, codes::API_KEY_REVOKED).await;
         return Err(ApiError::unauthorized(
             codes::API_KEY_REVOKED,
             "the API key was revoked",
         ));
     }
     if key.expires_at.is_some_and(|e| e <= now) {
+        record_key_refusal(state, base, &key, codes::API_KEY_EXPIRED).await;
         return Err(ApiError::unauthorized(
             codes::API_KEY_EXPIRED,
             "the API key has expired",
         ));
     }
     let role = user_state(state, tenant, key.user_uid).await?;
-    state.store.touch_api_key(tenant, key_uid, now).await?;
+    let ctx = AuditContext {
+        actor_kind: ActorKind::ApiKey,
+        actor_uid: Some(key.user_uid),
+        api_key_uid: Some(key_uid),
+        session_uid: None,
+        ..base.clone()
+    };
+    // Key use is recorded at most once a minute per key, with its last-use
+    // time (every change made with the key is recorded in full anyway).
+    if state.store.touch_api_key(tenant, key_uid, now).await? {
+        state
+            .store
+            .record(
+                ctx.entry("auth.apikey")
+                    .tenant(tenant)
+                    .target("apikey", key_uid),
+            )
+            .await?;
+    }
     Ok(Principal {
         tenant,
         user: key.user_uid,
@@ -128,10 +183,15 @@ async fn from_api_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         api_key: Some(key_uid),
         amr: vec!["apikey".into()],
         mfa_enrollment_pending: false,
+        ctx,
     })
 }
 
-async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+async fn from_access_token(
+    state: &AppState,
+    token: &str,
+    base: &AuditContext,
+) -> Result<Principal, ApiError> {
     let now = state.clock.now_ms();
     let claims: AccessClaims = state
         .auth
@@ -169,15 +229,17 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         api_key: None,
         amr: claims.amr,
         mfa_enrollment_pending: claims.mfa_enroll,
+        ctx: base.as_user(user, Some(sid)),
     })
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let token = bearer(parts)?;
+    let base = crate::audit::request_context(parts);
     let principal = if token.starts_with("pak.") {
-        from_api_key(state, token).await?
+        from_api_key(state, token, &base).await?
     } else {
-        from_access_token(state, token).await?
+        from_access_token(state, token, &base).await?
     };
     tracing::Span::current().record("tenant_uid", tracing::field::display(principal.tenant));
     Ok(principal)
@@ -209,6 +271,18 @@ impl FromRequestParts<AppState> for AdminPrincipal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let p = Principal::from_request_parts(parts, state).await?;
         if p.role != UserRole::TenantAdmin {
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_default();
+            let entry = p
+                .entry("access.denied")
+                .outcome(Outcome::Denied)
+                .detail("method", parts.method.as_str())
+                .detail("route", route)
+                .detail("needs", "tenant-admin");
+            state.store.record(entry).await?;
             return Err(ApiError::forbidden(
                 codes::FORBIDDEN,
                 "this needs the tenant-admin role",

@@ -52,8 +52,8 @@ pub async fn create(
     // `pak.<tenant>.<key>.<secret>`: tenant and key name the row, the
     // stored hash covers the 256-bit secret.
     let secret = random_secret().map_err(ApiError::internal)?;
-    let key = state
-        .store
+    let mut tx = state.store.write(p.tenant).await?;
+    let key = tx
         .create_api_key(
             p.tenant,
             p.user,
@@ -62,6 +62,13 @@ pub async fn create(
             expires_at,
         )
         .await?;
+    tx.commit(
+        p.entry("apikey.create")
+            .target("apikey", key.uid)
+            .detail("name", name)
+            .detail("expiresAt", expires_at),
+    )
+    .await?;
     let full = format!("pak.{}.{}.{}", p.tenant, key.uid, secret.as_str());
     Ok((
         StatusCode::CREATED,
@@ -97,6 +104,9 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
     let owner = (p.role != UserRole::TenantAdmin).then_some(p.user);
-    state.store.revoke_api_key(p.tenant, uid, owner).await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.revoke_api_key(p.tenant, uid, owner).await?;
+    tx.commit(p.entry("apikey.delete").target("apikey", uid))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,18 +5,20 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use palisade_core::audit::{AuditContext, AuditEntry, Outcome};
 use palisade_core::model::{UserStatus, normalize_email};
 use palisade_core::{PasswordPolicy, Uid};
 use palisade_proto::auth::{
     LoginRequest, LoginResponse, MfaRequest, PasswordChangeRequest, RefreshRequest,
 };
 use palisade_proto::codes;
-use palisade_store::{RefreshOutcome, StoreError, UserCredentials};
+use palisade_store::{RefreshOutcome, StoreError, Throttle, UserCredentials};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::client_ip;
 use crate::ApiError;
 use crate::app::AppState;
+use crate::audit::RequestContext;
 use crate::auth::principal::EnrollingPrincipal;
 use crate::auth::throttle::{delay_ms, too_many};
 use crate::auth::{
@@ -59,37 +61,51 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The account behind a tenant name and email, if both exist.
+/// The account behind a tenant name and email, if both exist; the tenant
+/// alone when only it exists.
 async fn find_account(
     state: &AppState,
     tenant_name: &str,
     email: &str,
-) -> Result<Option<(Uid, UserCredentials)>, ApiError> {
+) -> Result<(Option<Uid>, Option<UserCredentials>), ApiError> {
     let tenant = match state.store.tenant_by_name(tenant_name).await {
         Ok(t) => t,
-        Err(StoreError::NotFound) => return Ok(None),
+        Err(StoreError::NotFound) => return Ok((None, None)),
         Err(e) => return Err(e.into()),
     };
     match state.store.user_by_email(tenant.uid, email).await {
-        Ok(c) => Ok(Some((tenant.uid, c))),
-        Err(StoreError::NotFound) => Ok(None),
+        Ok(c) => Ok((Some(tenant.uid), Some(c))),
+        Err(StoreError::NotFound) => Ok((Some(tenant.uid), None)),
         Err(e) => Err(e.into()),
     }
 }
 
+/// A checked password: the account, and its brute-force counter as it was.
+struct Checked {
+    tenant: Uid,
+    creds: UserCredentials,
+    throttle: Throttle,
+    account_key: String,
+    client_key: String,
+}
+
 /// Checks tenant, email and password with equal cost whether or not the
-/// account exists, under the brute-force counters. Returns the account.
+/// account exists, under the brute-force counters. A failure is counted and
+/// recorded as `action` (or `auth.lockout` when it starts a lockout) in one
+/// transaction, in the tenant's log (the platform's for an unknown tenant).
 async fn check_password(
     state: &AppState,
-    ip: std::net::IpAddr,
+    ctx: &AuditContext,
     tenant_name: &str,
     email: &str,
     password: &SecretString,
-) -> Result<(Uid, UserCredentials), ApiError> {
+    action: &str,
+) -> Result<Checked, ApiError> {
     let auth = &state.auth;
     let now = state.clock.now_ms();
+    let ip = ctx.client_ip.as_deref().unwrap_or("-");
     let account_key = auth.account_key(tenant_name, email);
-    let client_key = auth.client_key(ip);
+    let client_key = auth.client_key_text(ip);
     let t = state.store.throttle(&account_key, &client_key).await?;
     if t.blocked_until > now {
         return Err(too_many(
@@ -98,34 +114,49 @@ async fn check_password(
             t.blocked_until - now,
         ));
     }
-    let account = find_account(state, tenant_name, email).await?;
-    let stored = account
-        .as_ref()
-        .and_then(|(_, c)| c.password_hash.as_deref());
+    let (tenant, account) = find_account(state, tenant_name, email).await?;
+    let stored = account.as_ref().and_then(|c| c.password_hash.as_deref());
     let ok = auth.verify_password(password, stored).await?;
-    match account {
-        Some(found) if ok => {
-            // Only write when there is a counter to clear.
-            if t.failures > 0 {
-                state
-                    .store
-                    .throttle_clear(&account_key, &client_key)
-                    .await?;
-            }
-            Ok(found)
-        }
-        _ => {
-            let (free, max) = (auth.cfg.login_free_attempts, auth.cfg.login_max_delay_s);
-            state
-                .store
-                .throttle_failure(&account_key, &client_key, now, &move |n| {
-                    now + delay_ms(n, free, max)
-                })
-                .await?;
-            tracing::info!(client_ip = %ip, "login failed");
-            Err(invalid_credentials())
-        }
+    if let (Some(tenant), Some(creds), true) = (tenant, account, ok) {
+        return Ok(Checked {
+            tenant,
+            creds,
+            throttle: t,
+            account_key,
+            client_key,
+        });
     }
+    let (free, max) = (auth.cfg.login_free_attempts, auth.cfg.login_max_delay_s);
+    let mut tx = state.store.write_platform().await?;
+    let counted = tx
+        .throttle_failure(&account_key, &client_key, now, &move |n| {
+            now + delay_ms(n, free, max)
+        })
+        .await?;
+    let locked = counted.blocked_until > now && t.blocked_until <= now;
+    let mut entry = ctx
+        .entry(if locked { "auth.lockout" } else { action })
+        .tenant(tenant.unwrap_or(state.platform_tenant))
+        .outcome(if locked {
+            Outcome::Denied
+        } else {
+            Outcome::Failure
+        })
+        .detail("reason", codes::INVALID_CREDENTIALS)
+        .detail("emailHash", auth.email_hash(tenant_name, email))
+        .detail("failures", counted.failures);
+    entry = match tenant {
+        Some(_) => entry.detail("tenantName", tenant_name),
+        None => entry.detail("tenantHash", auth.name_hash(tenant_name)),
+    };
+    if locked {
+        entry = entry
+            .detail("failedAction", action)
+            .detail("blockedUntil", counted.blocked_until);
+    }
+    tx.commit(entry).await?;
+    tracing::info!(client_ip = %ip, "login failed");
+    Err(invalid_credentials())
 }
 
 /// The password policy stored in a tenant's settings (the default when unset).
@@ -140,39 +171,65 @@ async fn tenant_policy(state: &AppState, tenant: Uid) -> Result<PasswordPolicy, 
     policy_of(&state.store.security_settings(tenant).await?)
 }
 
+/// Records a refused step of an otherwise correct login (no change).
+async fn refused(state: &AppState, entry: AuditEntry, err: ApiError) -> ApiError {
+    let entry = entry.outcome(Outcome::Failure).detail("reason", err.code());
+    if let Err(e) = state.store.record(entry).await {
+        return e.into();
+    }
+    err
+}
+
 /// `POST /v1/auth/login`.
 pub async fn login(
     State(state): State<AppState>,
-    req_ext: axum::http::Extensions,
+    RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     bounded("tenant", &body.tenant, 63)?;
     bounded("email", &body.email, 254)?;
     bounded("password", &body.password, MAX_PASSWORD_BYTES)?;
-    let ip = client_ip(&req_ext);
     let password = SecretString::from(body.password);
-    let (tenant, creds) = check_password(&state, ip, &body.tenant, &body.email, &password).await?;
-    let user = creds.user;
+    let c = check_password(
+        &state,
+        &ctx,
+        &body.tenant,
+        &body.email,
+        &password,
+        "auth.login",
+    )
+    .await?;
+    let (tenant, user) = (c.tenant, &c.creds.user);
+    let ctx = ctx.as_user(user.uid, None);
+    let entry = ctx
+        .entry("auth.login")
+        .tenant(tenant)
+        .target("user", user.uid);
     if user.status != UserStatus::Active {
-        return Err(ApiError::forbidden(
-            codes::ACCOUNT_DISABLED,
-            "the account is disabled",
-        ));
+        let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
+        return Err(refused(&state, entry, err).await);
     }
-    // Upgrade the hash when the parameters changed.
-    if let Some(h) = creds.password_hash.as_deref()
-        && palisade_crypto::password::needs_rehash(h)
-    {
-        let fresh = state.auth.hash_password(&password).await?;
-        state
-            .store
-            .set_password(tenant, user.uid, &fresh, user.must_change_password)
-            .await?;
-    }
+    // Upgrade the hash when the parameters changed (hashed before the
+    // transaction: no write lock is held across Argon2).
+    let rehash = match c.creds.password_hash.as_deref() {
+        Some(h) if palisade_crypto::password::needs_rehash(h) => {
+            Some(state.auth.hash_password(&password).await?)
+        }
+        _ => None,
+    };
     let settings = state.store.security_settings(tenant).await?;
     let policy = policy_of(&settings)?;
     let now = state.clock.now_ms();
     let expired = policy.is_expired(user.password_changed_at, now);
+    let mut tx = state.store.write(tenant).await?;
+    if c.throttle.failures > 0 {
+        tx.throttle_clear(&c.account_key, &c.client_key).await?;
+    }
+    if let Some(fresh) = &rehash {
+        tx.set_password(tenant, user.uid, fresh, user.must_change_password)
+            .await?;
+    }
+    let entry = entry.detail("rehashed", rehash.is_some());
     if user.must_change_password || expired {
         let reason = if expired && !user.must_change_password {
             "expired"
@@ -181,6 +238,12 @@ pub async fn login(
         } else {
             "reset"
         };
+        tx.commit(
+            entry
+                .detail("next", "password-change")
+                .detail("why", reason),
+        )
+        .await?;
         return Ok(Json(LoginResponse {
             password_change_required: Some(true),
             reason: Some(reason.into()),
@@ -189,21 +252,33 @@ pub async fn login(
     }
     let totp = state.store.get_totp(tenant, user.uid).await?;
     if totp.as_ref().is_some_and(|t| t.confirmed) {
+        let mfa_token = state.auth.mfa_token(tenant, user.uid, now)?;
+        tx.commit(entry.detail("next", "mfa")).await?;
         return Ok(Json(LoginResponse {
             mfa_required: Some(true),
-            mfa_token: Some(state.auth.mfa_token(tenant, user.uid, now)?),
+            mfa_token: Some(mfa_token),
             ..Default::default()
         }));
     }
     let mfa_enroll = settings.mfa_required;
-    let resp = issue_session(
+    let (resp, session) = issue_session(
         &state.auth,
-        &state.store,
-        &state.clock,
+        &mut *tx,
+        now,
         tenant,
         user.uid,
         vec!["pwd".into()],
         mfa_enroll,
+    )
+    .await?;
+    let ctx = ctx.as_user(user.uid, Some(session));
+    tx.commit(
+        ctx.entry("auth.login")
+            .tenant(tenant)
+            .target("session", session)
+            .detail("amr", "pwd")
+            .detail("rehashed", rehash.is_some())
+            .detail("mfaEnrollmentRequired", mfa_enroll),
     )
     .await?;
     tracing::info!(tenant_uid = %tenant, user_uid = %user.uid, "login");
@@ -213,6 +288,7 @@ pub async fn login(
 /// `POST /v1/auth/mfa`.
 pub async fn mfa(
     State(state): State<AppState>,
+    RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<MfaRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let now = state.clock.now_ms();
@@ -224,6 +300,7 @@ pub async fn mfa(
     let invalid = || ApiError::unauthorized(codes::MFA_INVALID, "the MFA token or code is wrong");
     let tenant = Uid::parse(&claims.tid).map_err(|_| invalid())?;
     let user = Uid::parse(&claims.sub).map_err(|_| invalid())?;
+    let ctx = ctx.as_user(user, None);
     let key = state.auth.mfa_key(user);
     let t = state.store.throttle(&key, "-").await?;
     if t.blocked_until > now {
@@ -233,13 +310,22 @@ pub async fn mfa(
             t.blocked_until - now,
         ));
     }
+    let totp = match (&body.code, &body.recovery_code) {
+        (Some(_), None) => state
+            .store
+            .get_totp(tenant, user)
+            .await?
+            .filter(|t| t.confirmed),
+        (None, Some(_)) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "send exactly one of code and recoveryCode",
+            ));
+        }
+    };
+    let mut tx = state.store.write(tenant).await?;
     let method = match (&body.code, &body.recovery_code) {
-        (Some(code), None) => {
-            let totp = state
-                .store
-                .get_totp(tenant, user)
-                .await?
-                .filter(|t| t.confirmed);
+        (Some(code), _) => {
             let secret = totp
                 .as_ref()
                 .map(|t| palisade_crypto::TotpSecret::from_bytes(t.secret.to_vec()))
@@ -254,59 +340,55 @@ pub async fn mfa(
                 )
             });
             match step {
-                Some(step)
-                    if state
-                        .store
-                        .accept_totp_step(tenant, user, step, false)
-                        .await? =>
-                {
-                    Some("otp")
-                }
+                Some(step) if tx.accept_totp_step(tenant, user, step, false).await? => Some("otp"),
                 _ => None,
             }
         }
         (None, Some(rc)) => {
             let hash =
                 palisade_crypto::totp::hash_recovery_code(state.auth.keys.get().hash_salt(), rc);
-            state
-                .store
-                .use_recovery_code(tenant, user, &hash, now)
+            tx.use_recovery_code(tenant, user, &hash, now)
                 .await?
                 .then_some("recovery")
         }
-        _ => {
-            return Err(ApiError::invalid(
-                "send exactly one of code and recoveryCode",
-            ));
-        }
+        (None, None) => None,
     };
+    let entry = ctx.entry("auth.mfa").tenant(tenant).target("user", user);
     let Some(method) = method else {
         let (free, max) = (
             state.auth.cfg.mfa_free_attempts,
             state.auth.cfg.login_max_delay_s,
         );
-        state
-            .store
+        let counted = tx
             .throttle_failure(&key, "-", now, &move |n| now + delay_ms(n, free, max))
             .await?;
+        tx.commit(
+            entry
+                .outcome(Outcome::Failure)
+                .detail("reason", codes::MFA_INVALID)
+                .detail("failures", counted.failures),
+        )
+        .await?;
         return Err(invalid());
     };
-    state.store.throttle_clear(&key, "-").await?;
+    if t.failures > 0 {
+        tx.throttle_clear(&key, "-").await?;
+    }
     let u = state.store.get_user(tenant, user).await?;
     if u.status != UserStatus::Active {
-        return Err(ApiError::forbidden(
-            codes::ACCOUNT_DISABLED,
-            "the account is disabled",
-        ));
+        drop(tx);
+        let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
+        return Err(refused(&state, entry, err).await);
     }
-    let resp = issue_session(
-        &state.auth,
-        &state.store,
-        &state.clock,
-        tenant,
-        user,
-        vec!["pwd".into(), method.into()],
-        false,
+    let amr = vec!["pwd".to_owned(), method.to_owned()];
+    let (resp, session) =
+        issue_session(&state.auth, &mut *tx, now, tenant, user, amr, false).await?;
+    let ctx = ctx.as_user(user, Some(session));
+    tx.commit(
+        ctx.entry("auth.mfa")
+            .tenant(tenant)
+            .target("session", session)
+            .detail("method", method),
     )
     .await?;
     Ok(Json(resp))
@@ -315,6 +397,7 @@ pub async fn mfa(
 /// `POST /v1/auth/refresh`: single use, rotated; reuse revokes the session.
 pub async fn refresh(
     State(state): State<AppState>,
+    RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let presented = SecretString::from(body.refresh_token);
@@ -324,14 +407,22 @@ pub async fn refresh(
     let now = state.clock.now_ms();
     let (next, next_hash) = new_refresh_token(tenant)?;
     let old_hash = palisade_crypto::token::hash_bearer_secret(presented.expose_secret());
-    let session = match state
-        .store
+    let mut tx = state.store.write(tenant).await?;
+    let session = match tx
         .use_refresh_token(tenant, &old_hash, &next_hash, now)
         .await?
     {
         RefreshOutcome::Unknown => return Err(invalid()),
         RefreshOutcome::Reused(s) => {
             tracing::warn!(tenant_uid = %tenant, session_uid = %s.uid, "refresh token reuse: session revoked");
+            tx.commit(
+                ctx.as_user(s.user_uid, Some(s.uid))
+                    .entry("auth.refresh-reuse")
+                    .target("session", s.uid)
+                    .outcome(Outcome::Denied)
+                    .detail("sessionRevoked", true),
+            )
+            .await?;
             return Err(ApiError::unauthorized(
                 codes::REFRESH_REUSED,
                 "this refresh token was already used; the session has been revoked",
@@ -339,12 +430,18 @@ pub async fn refresh(
         }
         RefreshOutcome::Rotated(s) => s,
     };
+    let ctx = ctx.as_user(session.user_uid, Some(session.uid));
+    let entry = ctx.entry("auth.refresh").target("session", session.uid);
     if let Err(e) = crate::auth::check_session_live(&session, now, &state.auth.cfg) {
         if e.code() == codes::SESSION_EXPIRED {
-            let _ = state
-                .store
-                .revoke_session(tenant, session.uid, "expired")
-                .await;
+            tx.revoke_session(tenant, session.uid, "expired").await?;
+            tx.commit(
+                entry
+                    .outcome(Outcome::Failure)
+                    .detail("reason", codes::SESSION_EXPIRED)
+                    .detail("sessionRevoked", true),
+            )
+            .await?;
         }
         return Err(e);
     }
@@ -356,6 +453,7 @@ pub async fn refresh(
         ));
     }
     let access = state.auth.access_token(&session, now, false)?;
+    tx.commit(entry).await?;
     Ok(Json(LoginResponse {
         access_token: Some(access),
         refresh_token: Some(next.expose_secret().to_owned()),
@@ -375,7 +473,10 @@ pub async fn logout(
             "an API key has no session to end; revoke the key instead",
         ));
     };
-    state.store.revoke_session(p.tenant, sid, "logout").await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.revoke_session(p.tenant, sid, "logout").await?;
+    tx.commit(p.entry("auth.logout").target("session", sid))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -433,7 +534,7 @@ pub async fn check_new_password(
 /// must be changed. Ends every session of the user.
 pub async fn change_password(
     State(state): State<AppState>,
-    req_ext: axum::http::Extensions,
+    RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
     bounded("tenant", &body.tenant, 63)?;
@@ -444,39 +545,48 @@ pub async fn change_password(
         MAX_PASSWORD_BYTES,
     )?;
     bounded("newPassword", &body.new_password, MAX_PASSWORD_BYTES)?;
-    let ip = client_ip(&req_ext);
     let current = SecretString::from(body.current_password);
     let new = SecretString::from(body.new_password);
-    let (tenant, creds) = check_password(&state, ip, &body.tenant, &body.email, &current).await?;
-    if creds.user.status != UserStatus::Active {
-        return Err(ApiError::forbidden(
-            codes::ACCOUNT_DISABLED,
-            "the account is disabled",
-        ));
-    }
-    check_new_password(
+    let c = check_password(
         &state,
-        tenant,
-        &creds.user,
-        creds.password_hash.as_deref(),
-        &new,
+        &ctx,
+        &body.tenant,
+        &body.email,
+        &current,
+        "auth.password-change",
     )
     .await?;
-    let hash = state.auth.hash_password(&new).await?;
-    if let Some(old) = creds.password_hash.as_deref() {
-        state
-            .store
-            .push_password_history(tenant, creds.user.uid, old)
-            .await?;
+    let (tenant, user) = (c.tenant, &c.creds.user);
+    let ctx = ctx.as_user(user.uid, None);
+    let entry = ctx
+        .entry("auth.password-change")
+        .tenant(tenant)
+        .target("user", user.uid);
+    if user.status != UserStatus::Active {
+        let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
+        return Err(refused(&state, entry, err).await);
     }
-    state
-        .store
-        .set_password(tenant, creds.user.uid, &hash, false)
+    if let Err(err) =
+        check_new_password(&state, tenant, user, c.creds.password_hash.as_deref(), &new).await
+    {
+        if err.status().is_client_error() {
+            return Err(refused(&state, entry, err).await);
+        }
+        return Err(err);
+    }
+    let hash = state.auth.hash_password(&new).await?;
+    let mut tx = state.store.write(tenant).await?;
+    if c.throttle.failures > 0 {
+        tx.throttle_clear(&c.account_key, &c.client_key).await?;
+    }
+    if let Some(old) = c.creds.password_hash.as_deref() {
+        tx.push_password_history(tenant, user.uid, old).await?;
+    }
+    tx.set_password(tenant, user.uid, &hash, false).await?;
+    let n = tx
+        .revoke_user_sessions(tenant, user.uid, "password_change")
         .await?;
-    state
-        .store
-        .revoke_user_sessions(tenant, creds.user.uid, "password_change")
-        .await?;
+    tx.commit(entry.detail("sessionsRevoked", n)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,8 +12,10 @@ use palisade_proto::codes;
 
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::EnrollingPrincipal;
+use crate::auth::principal::{EnrollingPrincipal, Principal};
 use crate::json::ValidJson;
+use palisade_core::audit::Outcome;
+use palisade_store::WriteTx;
 
 /// Number of recovery codes issued at confirmation.
 pub const RECOVERY_CODES: usize = 10;
@@ -35,9 +37,9 @@ pub async fn enrol(
     let user = state.store.get_user(p.tenant, p.user).await?;
     let tenant = state.store.get_tenant(p.tenant).await?;
     let secret = TotpSecret::generate().map_err(ApiError::internal)?;
-    state
-        .store
-        .put_totp(p.tenant, p.user, secret.expose())
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.put_totp(p.tenant, p.user, secret.expose()).await?;
+    tx.commit(p.entry("mfa.enrol").target("user", p.user))
         .await?;
     let uri = totp::otpauth_uri(&secret, &format!("Palisade {}", tenant.name), &user.email)
         .map_err(ApiError::internal)?;
@@ -52,11 +54,15 @@ pub async fn enrol(
     ))
 }
 
+/// Checks `code` (a current TOTP code, or when `recovery` a recovery code)
+/// inside `tx`, consuming the step or the code. False when wrong or replayed.
 async fn check_code(
     state: &AppState,
-    p: &crate::auth::principal::Principal,
+    tx: &mut dyn WriteTx,
+    p: &Principal,
     code: &str,
     confirm: bool,
+    recovery: bool,
 ) -> Result<bool, ApiError> {
     let Some(t) = state.store.get_totp(p.tenant, p.user).await? else {
         return Err(ApiError::new(
@@ -66,14 +72,34 @@ async fn check_code(
         ));
     };
     let secret = TotpSecret::from_bytes(t.secret.to_vec()).map_err(ApiError::internal)?;
-    let now_s = state.clock.now_ms() / 1000;
-    match totp::verify_code(&secret, code.trim(), now_s, t.last_step) {
-        Some(step) => Ok(state
-            .store
-            .accept_totp_step(p.tenant, p.user, step, confirm)
-            .await?),
-        None => Ok(false),
+    let now = state.clock.now_ms();
+    if let Some(step) = totp::verify_code(&secret, code.trim(), now / 1000, t.last_step)
+        && tx.accept_totp_step(p.tenant, p.user, step, confirm).await?
+    {
+        return Ok(true);
     }
+    if recovery {
+        let hash = totp::hash_recovery_code(state.auth.keys.get().hash_salt(), code);
+        return Ok(tx.use_recovery_code(p.tenant, p.user, &hash, now).await?);
+    }
+    Ok(false)
+}
+
+/// Answers a wrong code: records the failed attempt, then 400.
+async fn wrong_code(state: &AppState, p: &Principal, action: &str) -> ApiError {
+    let entry = p
+        .entry(action)
+        .target("user", p.user)
+        .outcome(Outcome::Failure)
+        .detail("reason", codes::MFA_INVALID);
+    if let Err(e) = state.store.record(entry).await {
+        return e.into();
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::MFA_INVALID,
+        "the code is wrong",
+    )
 }
 
 /// `POST /v1/me/mfa/totp/confirm`: the first code turns the enrolment on.
@@ -94,31 +120,33 @@ pub async fn confirm(
             "TOTP is already confirmed",
         ));
     }
-    if !check_code(&state, &p, &body.code, true).await? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::MFA_INVALID,
-            "the code is wrong",
-        ));
-    }
     let recovery = totp::generate_recovery_codes(RECOVERY_CODES).map_err(ApiError::internal)?;
     let pepper = state.auth.keys.get();
     let hashes: Vec<String> = recovery
         .iter()
         .map(|c| totp::hash_recovery_code(pepper.hash_salt(), c))
         .collect();
-    state
-        .store
-        .replace_recovery_codes(p.tenant, p.user, &hashes)
-        .await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    if !check_code(&state, &mut *tx, &p, &body.code, true, false).await? {
+        drop(tx);
+        return Err(wrong_code(&state, &p, "mfa.confirm").await);
+    }
+    tx.replace_recovery_codes(p.tenant, p.user, &hashes).await?;
     // Sessions opened before enrolment (including a pending-enrolment one)
     // end: the next login goes through the second factor.
-    if p.mfa_enrollment_pending {
-        state
-            .store
-            .revoke_user_sessions(p.tenant, p.user, "mfa_enrolled")
-            .await?;
-    }
+    let revoked = if p.mfa_enrollment_pending {
+        tx.revoke_user_sessions(p.tenant, p.user, "mfa_enrolled")
+            .await?
+    } else {
+        0
+    };
+    tx.commit(
+        p.entry("mfa.confirm")
+            .target("user", p.user)
+            .detail("recoveryCodes", RECOVERY_CODES)
+            .detail("sessionsRevoked", revoked),
+    )
+    .await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: recovery.iter().map(|c| c.to_string()).collect(),
     }))
@@ -130,20 +158,13 @@ pub async fn disable(
     EnrollingPrincipal(p): EnrollingPrincipal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let ok = check_code(&state, &p, &body.code, false).await? || {
-        let hash = totp::hash_recovery_code(state.auth.keys.get().hash_salt(), &body.code);
-        state
-            .store
-            .use_recovery_code(p.tenant, p.user, &hash, state.clock.now_ms())
-            .await?
-    };
-    if !ok {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::MFA_INVALID,
-            "the code is wrong",
-        ));
+    let mut tx = state.store.write(p.tenant).await?;
+    if !check_code(&state, &mut *tx, &p, &body.code, false, true).await? {
+        drop(tx);
+        return Err(wrong_code(&state, &p, "mfa.disable").await);
     }
-    state.store.delete_totp(p.tenant, p.user).await?;
+    tx.delete_totp(p.tenant, p.user).await?;
+    tx.commit(p.entry("mfa.disable").target("user", p.user))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

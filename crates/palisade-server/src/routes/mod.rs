@@ -3,6 +3,7 @@
 //! the answer.
 
 pub mod apikeys;
+pub mod audit;
 pub mod auth;
 pub mod mfa;
 pub mod settings;

@@ -33,7 +33,15 @@ pub async fn put_password_policy(
         .validate()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let json = serde_json::to_string(&policy).map_err(ApiError::internal)?;
-    state.store.set_password_policy(p.tenant, &json).await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.set_password_policy(p.tenant, &json).await?;
+    let details = serde_json::to_value(&policy).map_err(ApiError::internal)?;
+    tx.commit(
+        p.entry("settings.update")
+            .target_kind("password-policy")
+            .detail("passwordPolicy", details),
+    )
+    .await?;
     Ok(Json(policy))
 }
 
@@ -54,9 +62,13 @@ pub async fn put_mfa(
     AdminPrincipal(p): AdminPrincipal,
     ValidJson(body): ValidJson<MfaSetting>,
 ) -> Result<Json<MfaSetting>, ApiError> {
-    state
-        .store
-        .set_mfa_required(p.tenant, body.required)
-        .await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.set_mfa_required(p.tenant, body.required).await?;
+    tx.commit(
+        p.entry("settings.update")
+            .target_kind("mfa")
+            .detail("mfaRequired", body.required),
+    )
+    .await?;
     Ok(Json(body))
 }

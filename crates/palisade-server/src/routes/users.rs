@@ -99,8 +99,8 @@ pub async fn create(
     };
     let password = crate::bootstrap::one_time_password().map_err(ApiError::internal)?;
     let hash = state.auth.hash_password(&password).await?;
-    let user = state
-        .store
+    let mut tx = state.store.write(p.tenant).await?;
+    let user = tx
         .create_user(
             p.tenant,
             NewUser {
@@ -112,6 +112,12 @@ pub async fn create(
             },
         )
         .await?;
+    tx.commit(
+        p.entry("user.create")
+            .target("user", user.uid)
+            .detail("role", role.as_str()),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(UserWithPassword {
@@ -139,14 +145,17 @@ pub async fn disable(
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
     not_self(&p, uid)?;
-    state
-        .store
-        .set_user_status(p.tenant, uid, UserStatus::Disabled)
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.set_user_status(p.tenant, uid, UserStatus::Disabled)
         .await?;
-    state
-        .store
-        .revoke_user_sessions(p.tenant, uid, "disabled")
-        .await?;
+    let n = tx.revoke_user_sessions(p.tenant, uid, "disabled").await?;
+    tx.commit(
+        p.entry("user.update")
+            .target("user", uid)
+            .detail("status", "disabled")
+            .detail("sessionsRevoked", n),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -157,10 +166,15 @@ pub async fn enable(
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    state
-        .store
-        .set_user_status(p.tenant, uid, UserStatus::Active)
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.set_user_status(p.tenant, uid, UserStatus::Active)
         .await?;
+    tx.commit(
+        p.entry("user.update")
+            .target("user", uid)
+            .detail("status", "active"),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -172,7 +186,10 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
     not_self(&p, uid)?;
-    state.store.delete_user(p.tenant, uid).await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.delete_user(p.tenant, uid).await?;
+    tx.commit(p.entry("user.delete").target("user", uid))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,11 +205,17 @@ pub async fn reset_password(
     let user = state.store.get_user(p.tenant, uid).await?;
     let password = crate::bootstrap::one_time_password().map_err(ApiError::internal)?;
     let hash = state.auth.hash_password(&password).await?;
-    state.store.set_password(p.tenant, uid, &hash, true).await?;
-    state
-        .store
+    let mut tx = state.store.write(p.tenant).await?;
+    tx.set_password(p.tenant, uid, &hash, true).await?;
+    let n = tx
         .revoke_user_sessions(p.tenant, uid, "password_reset")
         .await?;
+    tx.commit(
+        p.entry("user.reset-password")
+            .target("user", uid)
+            .detail("sessionsRevoked", n),
+    )
+    .await?;
     let user = palisade_core::model::User {
         must_change_password: true,
         ..user
@@ -211,10 +234,14 @@ pub async fn revoke_sessions(
 ) -> Result<Json<Revoked>, ApiError> {
     let uid = path_uid(&uid)?;
     state.store.get_user(p.tenant, uid).await?;
-    let revoked = state
-        .store
-        .revoke_user_sessions(p.tenant, uid, "admin")
-        .await?;
+    let mut tx = state.store.write(p.tenant).await?;
+    let revoked = tx.revoke_user_sessions(p.tenant, uid, "admin").await?;
+    tx.commit(
+        p.entry("user.revoke-sessions")
+            .target("user", uid)
+            .detail("sessionsRevoked", revoked),
+    )
+    .await?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -227,13 +254,16 @@ pub async fn unlock(
     let uid = path_uid(&uid)?;
     let user = state.store.get_user(p.tenant, uid).await?;
     let tenant = state.store.get_tenant(p.tenant).await?;
-    state
-        .store
+    let mut tx = state.store.write(p.tenant).await?;
+    let n = tx
         .throttle_clear_account(&state.auth.account_key(&tenant.name, &user.email))
-        .await?;
-    state
-        .store
-        .throttle_clear_account(&state.auth.mfa_key(uid))
-        .await?;
+        .await?
+        + tx.throttle_clear_account(&state.auth.mfa_key(uid)).await?;
+    tx.commit(
+        p.entry("user.unlock")
+            .target("user", uid)
+            .detail("countersCleared", n),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,928 @@
+//! The audit log in the database: appending an event inside the
+//! transaction of the change it records, the signed head of each tenant's
+//! log, checkpoints, queries, verification and the retention cut.
+//!
+//! Layout: `audit_events` holds each tenant's chain (`seq` 1, 2, 3… and the
+//! hash links, see `palisade_crypto::audit`); `audit_heads` holds, per
+//! tenant, the last `seq` and hash with a signature that is renewed on every
+//! append, plus the `base` where retention cut the log; `audit_checkpoints`
+//! holds signed statements issued every [`CHECKPOINT_EVERY`] events or
+//! [`CHECKPOINT_INTERVAL_MS`], whichever comes first.
+
+use std::collections::BTreeMap;
+
+use futures_util::TryStreamExt;
+use palisade_core::Uid;
+use palisade_core::audit::{ActorKind, AuditEntry, AuditEvent, Outcome};
+use palisade_crypto::audit::{self as chain, AuditVerifier, ChainHash, LogStatement};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::sql::{Scope, SqlStore, parse_uid};
+use crate::tx::SqlTx;
+use crate::{Result, StoreError};
+
+/// A checkpoint is issued at least every this many events…
+pub const CHECKPOINT_EVERY: i64 = 256;
+/// …and at least this often while events are written (ms).
+pub const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
+/// Where each committed event goes besides the database (a SIEM stream).
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Called after the event's transaction committed. Must not block.
+    fn publish(&self, event: &AuditEvent);
+}
+
+/// Filters of an audit query. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Events at or after this time (ms).
+    pub from: Option<i64>,
+    /// Events before this time (ms).
+    pub to: Option<i64>,
+    /// Events of this acting user.
+    pub actor_uid: Option<Uid>,
+    /// Events of this action (exact), or of every action under a prefix
+    /// ending in `.` (`user.` matches `user.create`, `user.delete`…).
+    pub action: Option<String>,
+    /// Events on this object.
+    pub target_uid: Option<String>,
+    /// Events with this outcome.
+    pub outcome: Option<Outcome>,
+}
+
+/// Which way to page through a log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditOrder {
+    /// Newest first (the API's default).
+    #[default]
+    NewestFirst,
+    /// Oldest first (exports).
+    OldestFirst,
+}
+
+/// A page request over a log: events after the cursor `seq` (exclusive, in
+/// the chosen order), at most `limit` (1–1000, default 100).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// Cursor: the last `seq` of the previous page.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+    /// Order.
+    pub order: AuditOrder,
+}
+
+/// One page of a log and the cursor (`seq`) for the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events, in the requested order.
+    pub items: Vec<AuditEvent>,
+    /// Cursor for the next page, `None` on the last page.
+    pub next: Option<i64>,
+}
+
+/// The state of one tenant's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    /// Tenant.
+    pub tenant_uid: Uid,
+    /// Last event's number.
+    pub seq: i64,
+    /// Last event's hash (hex).
+    pub hash: String,
+    /// When the head was last signed (ms).
+    pub at: i64,
+    /// Signature over (tenant, seq, hash, at).
+    pub signature: String,
+    /// Last event removed by retention (0: none).
+    pub base_seq: i64,
+    /// Its hash (genesis when none).
+    pub base_hash: String,
+}
+
+/// The first thing found wrong in a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogProblem {
+    /// The tenant exists but its log has no head: the log was removed.
+    #[error("the log has no signed head: it was removed or never initialised")]
+    HeadMissing,
+    /// The head's signature does not verify.
+    #[error("the signed head (#{seq}) has an invalid signature: the head was forged or altered")]
+    HeadSignature {
+        /// Head's seq.
+        seq: i64,
+    },
+    /// An event's content no longer matches its hash.
+    #[error("event #{seq} ({uid}) was modified: its content no longer matches its hash")]
+    Modified {
+        /// Position.
+        seq: i64,
+        /// Its UID as stored.
+        uid: String,
+    },
+    /// An event sits at another position than the one it was recorded at.
+    #[error("event #{seq} ({uid}) was reordered: it was recorded as #{recorded_as}")]
+    Reordered {
+        /// Where it is now.
+        seq: i64,
+        /// Its UID.
+        uid: String,
+        /// Where it was recorded.
+        recorded_as: i64,
+    },
+    /// An intact event does not follow its predecessor.
+    #[error(
+        "event #{seq} ({uid}) does not follow the event before it: the log was modified or reordered at or just before #{seq}"
+    )]
+    Unlinked {
+        /// Position.
+        seq: i64,
+        /// Its UID.
+        uid: String,
+    },
+    /// Events are missing in the middle.
+    #[error("event #{seq} was removed{}", next.as_ref().map(|(s, u)| format!(" (the next event present is #{s}, {u})")).unwrap_or_default())]
+    Removed {
+        /// The first missing position.
+        seq: i64,
+        /// The next event present, if any.
+        next: Option<(i64, String)>,
+    },
+    /// Events are missing at the end.
+    #[error(
+        "the log was truncated: it ends at #{last} but its signed head (or a checkpoint) says #{expected}; event #{} and later were removed", last + 1
+    )]
+    Truncated {
+        /// Last event present.
+        last: i64,
+        /// Last event the signatures account for.
+        expected: i64,
+    },
+    /// Events past the signed head (appended without the key).
+    #[error(
+        "event #{seq} ({uid}) is not covered by the signed head: it was added outside Palisade"
+    )]
+    Unsigned {
+        /// Position.
+        seq: i64,
+        /// Its UID.
+        uid: String,
+    },
+    /// The last event is not the one the head signed.
+    #[error("event #{seq} ({uid}) is not the event the signed head names: it was replaced")]
+    HeadMismatch {
+        /// Position.
+        seq: i64,
+        /// Its UID.
+        uid: String,
+    },
+    /// A checkpoint is forged or disagrees with the log.
+    #[error("checkpoint #{seq} {reason}")]
+    Checkpoint {
+        /// Its seq.
+        seq: i64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A stored value cannot be read as an event.
+    #[error("event #{seq} is unreadable: {reason}")]
+    Unreadable {
+        /// Position.
+        seq: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What verifying one tenant's log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// Tenant.
+    pub tenant_uid: Uid,
+    /// Events checked.
+    pub events: u64,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+    /// First remaining event's number (after retention), if any.
+    pub first_seq: Option<i64>,
+    /// Head's number.
+    pub head_seq: i64,
+    /// The first problem, or `None` when the log is intact.
+    pub problem: Option<LogProblem>,
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "tenant_uid, seq, uid, at, actor_kind, actor_uid, api_key_uid, session_uid, request_uid, client_ip, user_agent, action, target_type, target_uid, outcome, details, prev_hash, hash";
+
+fn opt_uid(row: &AnyRow, col: &str) -> Result<Option<Uid>> {
+    row.try_get::<Option<String>, _>(col)?
+        .as_deref()
+        .map(parse_uid)
+        .transpose()
+}
+
+pub(crate) fn event_row(row: &AnyRow) -> Result<AuditEvent> {
+    let kind: String = row.try_get("actor_kind")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(AuditEvent {
+        tenant_uid: parse_uid(&row.try_get::<String, _>("tenant_uid")?)?,
+        seq: row.try_get("seq")?,
+        uid: parse_uid(&row.try_get::<String, _>("uid")?)?,
+        at: row.try_get("at")?,
+        actor_kind: ActorKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit actor kind {kind:?}")))?,
+        actor_uid: opt_uid(row, "actor_uid")?,
+        api_key_uid: opt_uid(row, "api_key_uid")?,
+        session_uid: opt_uid(row, "session_uid")?,
+        request_uid: opt_uid(row, "request_uid")?,
+        client_ip: row.try_get("client_ip")?,
+        user_agent: row.try_get("user_agent")?,
+        action: row.try_get("action")?,
+        target_type: row.try_get("target_type")?,
+        target_uid: row.try_get("target_uid")?,
+        outcome: Outcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+fn audit_write(e: impl std::fmt::Display) -> StoreError {
+    StoreError::AuditWrite(e.to_string())
+}
+
+impl SqlTx {
+    /// Appends `entry` to its tenant's chain (see the module docs). Any
+    /// failure is [`StoreError::AuditWrite`]; the caller does not commit.
+    pub(crate) async fn append_audit(&mut self, entry: AuditEntry) -> Result<AuditEvent> {
+        let tenant = match (entry.tenant_uid, self.scope) {
+            (Some(t), Scope::Tenant(s)) if t != s => {
+                return Err(StoreError::Invalid(
+                    "an audit event belongs to the transaction's tenant".into(),
+                ));
+            }
+            (Some(t), _) => t,
+            (None, Scope::Tenant(s)) => s,
+            (None, Scope::Platform) => {
+                return Err(StoreError::Invalid(
+                    "a platform change must name the tenant whose log records it".into(),
+                ));
+            }
+        };
+        #[cfg(feature = "bench")]
+        if self.store.bench_unaudited() {
+            return Ok(unrecorded(tenant, &entry, self.store.now()));
+        }
+        self.append_inner(tenant, entry).await.map_err(|e| match e {
+            StoreError::AuditWrite(_) => e,
+            other => audit_write(other),
+        })
+    }
+
+    async fn append_inner(&mut self, tenant: Uid, entry: AuditEntry) -> Result<AuditEvent> {
+        let now = self.store.now();
+        let genesis = chain::to_hex(&chain::genesis(tenant));
+        // Take the log's head and its row lock (PostgreSQL), creating it for
+        // a tenant created before the log existed; SQLite's write lock is
+        // already held (BEGIN IMMEDIATE).
+        let head = sqlx::query(
+            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
+             VALUES ($1, 0, $2, $3, '', 0, $2, 0) \
+             ON CONFLICT (tenant_uid) DO UPDATE SET tenant_uid = excluded.tenant_uid \
+             RETURNING seq, hash, checkpoint_at",
+        )
+        .bind(tenant.to_string())
+        .bind(genesis)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let prev_seq: i64 = head.try_get(0)?;
+        let prev_hex: String = head.try_get(1)?;
+        let checkpoint_at: i64 = head.try_get(2)?;
+        let prev = chain::from_hex(&prev_hex)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit head of {tenant} is malformed")))?;
+        let seq = prev_seq + 1;
+        let details = entry.details_text();
+        let mut event = AuditEvent {
+            tenant_uid: tenant,
+            seq,
+            uid: Uid::from_u64(0),
+            at: now,
+            actor_kind: entry.ctx.actor_kind,
+            actor_uid: entry.ctx.actor_uid,
+            api_key_uid: entry.ctx.api_key_uid,
+            session_uid: entry.ctx.session_uid,
+            request_uid: entry.ctx.request_uid,
+            client_ip: entry.ctx.client_ip,
+            user_agent: entry.ctx.user_agent,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_uid: entry.target_uid,
+            outcome: entry.outcome,
+            details,
+            prev_hash: prev_hex,
+            hash: String::new(),
+        };
+        let mut stored = false;
+        for _ in 0..8 {
+            event.uid = self.store.uids.next_uid()?;
+            event.hash = chain::to_hex(&chain::link(&prev, &event.canonical_bytes()));
+            let done = insert_event(&event).execute(&mut *self.tx).await?;
+            if done.rows_affected() == 1 {
+                stored = true;
+                break;
+            }
+        }
+        if !stored {
+            return Err(StoreError::UidExhausted);
+        }
+        let hash = chain::from_hex(&event.hash).unwrap_or(prev);
+        let statement = LogStatement {
+            tenant,
+            seq,
+            hash,
+            at: now,
+        };
+        let signature = self.store.audit_signer.sign(&statement);
+        let checkpoint =
+            seq % CHECKPOINT_EVERY == 0 || now - checkpoint_at >= CHECKPOINT_INTERVAL_MS;
+        sqlx::query(
+            "UPDATE audit_heads SET seq = $1, hash = $2, at = $3, signature = $4, checkpoint_at = $5 WHERE tenant_uid = $6",
+        )
+        .bind(seq)
+        .bind(event.hash.clone())
+        .bind(now)
+        .bind(signature.clone())
+        .bind(if checkpoint { now } else { checkpoint_at })
+        .bind(tenant.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        if checkpoint {
+            self.insert_checkpoint(tenant, seq, &event.hash, now, &signature)
+                .await?;
+        }
+        Ok(event)
+    }
+
+    async fn insert_checkpoint(
+        &mut self,
+        tenant: Uid,
+        seq: i64,
+        hash: &str,
+        at: i64,
+        signature: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (tenant_uid, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_uid, seq) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(seq)
+        .bind(hash.to_owned())
+        .bind(at)
+        .bind(signature.to_owned())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the signed, empty head of a new tenant's log.
+    pub(crate) async fn init_log(&mut self, tenant: Uid) -> Result<()> {
+        let now = self.store.now();
+        let genesis = chain::genesis(tenant);
+        let signature = self.store.audit_signer.sign(&LogStatement {
+            tenant,
+            seq: 0,
+            hash: genesis,
+            at: now,
+        });
+        let g = chain::to_hex(&genesis);
+        sqlx::query(
+            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
+             VALUES ($1, 0, $2, $3, $4, 0, $2, $3) ON CONFLICT (tenant_uid) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(g)
+        .bind(now)
+        .bind(signature)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes events `..= through_seq` of `tenant`'s log after they were
+    /// archived; the cut is pinned by a signed checkpoint at `through_seq`.
+    /// `through_hash` must be the hash of that event (so a concurrent
+    /// change cannot make this remove events nobody archived).
+    pub(crate) async fn audit_prune(
+        &mut self,
+        tenant: Uid,
+        through_seq: i64,
+        through_hash: &str,
+    ) -> Result<u64> {
+        let found: Option<String> =
+            sqlx::query("SELECT hash FROM audit_events WHERE tenant_uid = $1 AND seq = $2")
+                .bind(tenant.to_string())
+                .bind(through_seq)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if found.as_deref() != Some(through_hash) {
+            return Err(StoreError::Invalid(format!(
+                "event #{through_seq} of the log is not the one archived; nothing was removed"
+            )));
+        }
+        let t = tenant.to_string();
+        sqlx::query("INSERT INTO audit_prune_permits (tenant_uid) VALUES ($1)")
+            .bind(t.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM audit_events WHERE tenant_uid = $1 AND seq <= $2")
+            .bind(t.clone())
+            .bind(through_seq)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_prune_permits WHERE tenant_uid = $1")
+            .bind(t.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        let now = self.store.now();
+        let hash = chain::from_hex(through_hash)
+            .ok_or_else(|| StoreError::Corrupt("archived hash is malformed".into()))?;
+        let signature = self.store.audit_signer.sign(&LogStatement {
+            tenant,
+            seq: through_seq,
+            hash,
+            at: now,
+        });
+        // Replace a checkpoint at the cut, if any, with this one.
+        sqlx::query("DELETE FROM audit_checkpoints WHERE tenant_uid = $1 AND seq = $2")
+            .bind(t.clone())
+            .bind(through_seq)
+            .execute(&mut *self.tx)
+            .await?;
+        self.insert_checkpoint(tenant, through_seq, through_hash, now, &signature)
+            .await?;
+        sqlx::query("UPDATE audit_heads SET base_seq = $1, base_hash = $2 WHERE tenant_uid = $3")
+            .bind(through_seq)
+            .bind(through_hash.to_owned())
+            .bind(t)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(removed)
+    }
+}
+
+fn insert_event(e: &AuditEvent) -> crate::tx::OwnedQuery {
+    let uid = |u: Option<Uid>| u.map(|u| u.to_string());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (uid) DO NOTHING"
+    )))
+    .bind(e.tenant_uid.to_string())
+    .bind(e.seq)
+    .bind(e.uid.to_string())
+    .bind(e.at)
+    .bind(e.actor_kind.as_str())
+    .bind(uid(e.actor_uid))
+    .bind(uid(e.api_key_uid))
+    .bind(uid(e.session_uid))
+    .bind(uid(e.request_uid))
+    .bind(e.client_ip.clone())
+    .bind(e.user_agent.clone())
+    .bind(e.action.clone())
+    .bind(e.target_type.clone())
+    .bind(e.target_uid.clone())
+    .bind(e.outcome.as_str())
+    .bind(e.details.clone())
+    .bind(e.prev_hash.clone())
+    .bind(e.hash.clone())
+}
+
+/// What a bench run with auditing switched off returns instead of an event.
+#[cfg(feature = "bench")]
+fn unrecorded(tenant: Uid, entry: &AuditEntry, now: i64) -> AuditEvent {
+    AuditEvent {
+        tenant_uid: tenant,
+        seq: 0,
+        uid: Uid::from_u64(0),
+        at: now,
+        actor_kind: entry.ctx.actor_kind,
+        actor_uid: entry.ctx.actor_uid,
+        api_key_uid: None,
+        session_uid: None,
+        request_uid: None,
+        client_ip: None,
+        user_agent: None,
+        action: entry.action.clone(),
+        target_type: None,
+        target_uid: None,
+        outcome: entry.outcome,
+        details: String::new(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+fn head_row(row: &AnyRow) -> Result<LogHead> {
+    Ok(LogHead {
+        tenant_uid: parse_uid(&row.try_get::<String, _>("tenant_uid")?)?,
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+        at: row.try_get("at")?,
+        signature: row.try_get("signature")?,
+        base_seq: row.try_get("base_seq")?,
+        base_hash: row.try_get("base_hash")?,
+    })
+}
+
+impl SqlStore {
+    /// Gives every tenant without a log head its signed, empty head (for
+    /// tenants created before the audit log existed). Run at start.
+    pub(crate) async fn ensure_log_heads(&self) -> Result<()> {
+        let mut tx = self.write_in(Scope::Platform).await?;
+        let rows = sqlx::query(
+            "SELECT uid FROM tenants WHERE uid NOT IN (SELECT tenant_uid FROM audit_heads)",
+        )
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        if rows.is_empty() {
+            tx.tx.rollback().await?;
+            return Ok(());
+        }
+        for row in rows {
+            let tenant = parse_uid(&row.try_get::<String, _>(0)?)?;
+            tx.init_log(tenant).await?;
+        }
+        tx.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands a committed event to the sink, if one is set.
+    pub(crate) fn published(&self, event: &AuditEvent) {
+        if let Some(sink) = &self.audit_sink {
+            sink.publish(event);
+        }
+    }
+
+    /// One page of `tenant`'s log.
+    pub(crate) async fn audit_list(
+        &self,
+        tenant: Uid,
+        filter: &AuditFilter,
+        page: AuditPage,
+    ) -> Result<EventPage> {
+        let limit = match page.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let (cmp, dir) = match page.order {
+            AuditOrder::NewestFirst => ("<", "DESC"),
+            AuditOrder::OldestFirst => (">", "ASC"),
+        };
+        let cursor = match (page.after, page.order) {
+            (Some(s), _) => s,
+            (None, AuditOrder::NewestFirst) => i64::MAX,
+            (None, AuditOrder::OldestFirst) => -1,
+        };
+        let (action_exact, action_prefix) = match filter.action.as_deref() {
+            Some(a) if a.ends_with('.') => (String::new(), format!("{}%", like_escape(a))),
+            Some(a) => (a.to_owned(), String::new()),
+            None => (String::new(), String::new()),
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 AND seq {cmp} $2 \
+             AND ($3 < 0 OR at >= $3) AND ($4 < 0 OR at < $4) \
+             AND ($5 = '' OR actor_uid = $5) AND ($6 = '' OR action = $6) \
+             AND ($7 = '' OR action LIKE $7 ESCAPE '\\') AND ($8 = '' OR target_uid = $8) \
+             AND ($9 = '' OR outcome = $9) ORDER BY seq {dir} LIMIT $10"
+        );
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(cursor)
+            .bind(filter.from.unwrap_or(-1))
+            .bind(filter.to.unwrap_or(-1))
+            .bind(filter.actor_uid.map(|u| u.to_string()).unwrap_or_default())
+            .bind(action_exact)
+            .bind(action_prefix)
+            .bind(filter.target_uid.clone().unwrap_or_default())
+            .bind(filter.outcome.map(|o| o.as_str()).unwrap_or(""))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut items = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(EventPage { items, next })
+    }
+
+    /// The heads of every log (platform scope), by tenant.
+    pub(crate) async fn audit_heads(&self) -> Result<Vec<LogHead>> {
+        let mut tx = self.begin_read(Scope::Platform).await?;
+        let rows = sqlx::query(
+            "SELECT tenant_uid, seq, hash, at, signature, base_seq, base_hash FROM audit_heads ORDER BY tenant_uid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(head_row).collect()
+    }
+
+    /// Events of `tenant` recorded before `before` (ms), oldest first, at
+    /// most `limit`: what retention archives next.
+    pub(crate) async fn audit_expired(
+        &self,
+        tenant: Uid,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 AND at < $2 ORDER BY seq LIMIT $3"
+        )))
+        .bind(tenant.to_string())
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// Verifies the logs of `tenant` (or of every tenant): chains, signed
+    /// heads, checkpoints and retention cuts. Reads only.
+    pub(crate) async fn audit_verify(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>> {
+        let verifier = self.audit_signer.verifier();
+        let heads: BTreeMap<Uid, LogHead> = self
+            .audit_heads()
+            .await?
+            .into_iter()
+            .map(|h| (h.tenant_uid, h))
+            .collect();
+        // Every tenant must have a log; logs of deleted tenants are kept.
+        let mut tenants: Vec<Uid> = {
+            let mut tx = self.begin_read(Scope::Platform).await?;
+            let rows = sqlx::query("SELECT uid FROM tenants")
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows.iter()
+                .map(|r| parse_uid(&r.try_get::<String, _>(0)?))
+                .collect::<Result<Vec<_>>>()?
+        };
+        tenants.extend(heads.keys().copied());
+        {
+            let mut tx = self.begin_read(Scope::Platform).await?;
+            let rows = sqlx::query("SELECT DISTINCT tenant_uid FROM audit_events")
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            for r in rows {
+                tenants.push(parse_uid(&r.try_get::<String, _>(0)?)?);
+            }
+        }
+        tenants.sort();
+        tenants.dedup();
+        if let Some(t) = tenant {
+            tenants.retain(|x| *x == t);
+            if tenants.is_empty() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let mut reports = Vec::with_capacity(tenants.len());
+        for t in tenants {
+            reports.push(self.verify_log(t, heads.get(&t), &verifier).await?);
+        }
+        Ok(reports)
+    }
+
+    async fn verify_log(
+        &self,
+        tenant: Uid,
+        head: Option<&LogHead>,
+        verifier: &AuditVerifier,
+    ) -> Result<LogReport> {
+        let mut report = LogReport {
+            tenant_uid: tenant,
+            events: 0,
+            checkpoints: 0,
+            first_seq: None,
+            head_seq: head.map(|h| h.seq).unwrap_or(0),
+            problem: None,
+        };
+        let Some(head) = head else {
+            report.problem = Some(LogProblem::HeadMissing);
+            return Ok(report);
+        };
+        let statement = |seq: i64, hash: &str, at: i64| {
+            chain::from_hex(hash).map(|hash| LogStatement {
+                tenant,
+                seq,
+                hash,
+                at,
+            })
+        };
+        let head_ok = statement(head.seq, &head.hash, head.at)
+            .is_some_and(|s| verifier.verify(&s, &head.signature));
+        if !head_ok {
+            report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
+            return Ok(report);
+        }
+        // Checkpoints: each signed, none beyond the head.
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(
+            "SELECT seq, hash, at, signature FROM audit_checkpoints WHERE tenant_uid = $1 ORDER BY seq",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut checkpoints: BTreeMap<i64, String> = BTreeMap::new();
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            let hash: String = r.try_get(1)?;
+            let at: i64 = r.try_get(2)?;
+            let sig: String = r.try_get(3)?;
+            report.checkpoints += 1;
+            if !statement(seq, &hash, at).is_some_and(|s| verifier.verify(&s, &sig)) {
+                tx.commit().await?;
+                report.problem = Some(LogProblem::Checkpoint {
+                    seq,
+                    reason: "has an invalid signature (forged or altered)",
+                });
+                return Ok(report);
+            }
+            if seq > head.seq {
+                tx.commit().await?;
+                report.problem = Some(LogProblem::Truncated {
+                    last: head.seq,
+                    expected: seq,
+                });
+                return Ok(report);
+            }
+            checkpoints.insert(seq, hash);
+        }
+        // The retention cut must be pinned by a checkpoint.
+        if head.base_seq > 0 && checkpoints.get(&head.base_seq) != Some(&head.base_hash) {
+            tx.commit().await?;
+            report.problem = Some(LogProblem::Checkpoint {
+                seq: head.base_seq,
+                reason: "pinning the retention cut is missing or disagrees with it",
+            });
+            return Ok(report);
+        }
+        let base = if head.base_seq == 0 {
+            Some(chain::genesis(tenant))
+        } else {
+            chain::from_hex(&head.base_hash)
+        };
+        let Some(mut prev) = base else {
+            tx.commit().await?;
+            report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
+            return Ok(report);
+        };
+        let mut expected = head.base_seq + 1;
+        let mut problem = None;
+        let mut last_uid = String::from("-");
+        {
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 ORDER BY seq"
+            )))
+            .bind(tenant.to_string())
+            .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let seq: i64 = row.try_get("seq")?;
+                let event = match event_row(&row) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        problem = Some(LogProblem::Unreadable {
+                            seq,
+                            reason: e.to_string(),
+                        });
+                        break;
+                    }
+                };
+                report.first_seq.get_or_insert(seq);
+                let uid = event.uid.to_string();
+                if seq > head.seq {
+                    problem = Some(LogProblem::Unsigned { seq, uid });
+                    break;
+                }
+                if seq < expected {
+                    problem = Some(LogProblem::Unreadable {
+                        seq,
+                        reason: "it lies before the retention cut".into(),
+                    });
+                    break;
+                }
+                if seq > expected {
+                    problem = Some(LogProblem::Removed {
+                        seq: expected,
+                        next: Some((seq, uid)),
+                    });
+                    break;
+                }
+                if let Some(p) = check_event(&event, &prev) {
+                    problem = Some(p);
+                    break;
+                }
+                if checkpoints.get(&seq).is_some_and(|h| *h != event.hash) {
+                    problem = Some(LogProblem::Checkpoint {
+                        seq,
+                        reason: "disagrees with the event at its position",
+                    });
+                    break;
+                }
+                prev = chain::from_hex(&event.hash).unwrap_or(prev);
+                report.events += 1;
+                expected += 1;
+                last_uid = uid;
+            }
+        }
+        tx.commit().await?;
+        let last = expected - 1;
+        if problem.is_none() && last < head.seq {
+            problem = Some(LogProblem::Truncated {
+                last,
+                expected: head.seq,
+            });
+        }
+        if problem.is_none() && chain::to_hex(&prev) != head.hash {
+            problem = Some(LogProblem::HeadMismatch {
+                seq: last,
+                uid: last_uid,
+            });
+        }
+        report.problem = problem;
+        Ok(report)
+    }
+}
+
+/// Checks one event against the hash before it; names what is wrong.
+fn check_event(event: &AuditEvent, prev: &ChainHash) -> Option<LogProblem> {
+    let uid = event.uid.to_string();
+    let stored_prev = chain::from_hex(&event.prev_hash);
+    let self_consistent = stored_prev
+        .is_some_and(|p| chain::to_hex(&chain::link(&p, &event.canonical_bytes())) == event.hash);
+    if stored_prev.as_ref() == Some(prev) {
+        if self_consistent {
+            return None;
+        }
+        return Some(LogProblem::Modified {
+            seq: event.seq,
+            uid,
+        });
+    }
+    if self_consistent {
+        return Some(LogProblem::Unlinked {
+            seq: event.seq,
+            uid,
+        });
+    }
+    // Was it recorded at another position? (Its content is intact but its
+    // number was changed.)
+    if let Some(p) = stored_prev {
+        for delta in 1..=64i64 {
+            for cand in [event.seq - delta, event.seq + delta] {
+                if cand < 1 {
+                    continue;
+                }
+                let moved = AuditEvent {
+                    seq: cand,
+                    ..event.clone()
+                };
+                if chain::to_hex(&chain::link(&p, &moved.canonical_bytes())) == event.hash {
+                    return Some(LogProblem::Reordered {
+                        seq: event.seq,
+                        uid,
+                        recorded_as: cand,
+                    });
+                }
+            }
+        }
+    }
+    Some(LogProblem::Modified {
+        seq: event.seq,
+        uid,
+    })
+}
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
