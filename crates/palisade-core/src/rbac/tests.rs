@@ -1417,6 +1417,39 @@ fn holding_covers(level: Level, at: Target, t: Target) -> bool {
     }
 }
 
+/// The grant guard is sound for every role and exact for valid ones: it
+/// passes exactly when the grantee would gain nothing the actor lacks.
+fn guard_is_exact(actor: &Grants, new: Grant) -> Result<(), TestCaseError> {
+    let passes = check_grantable(actor, new.role_permissions(), new.scope()).is_ok();
+    let grantee = Grants::new(actor.is_platform_tenant(), vec![new.clone()]);
+    let mut escalates = false;
+    for &p in Permission::ALL {
+        for t in all_targets() {
+            if allowed(&grantee, p, t) && !allowed(actor, p, t) {
+                escalates = true;
+            }
+        }
+    }
+    if passes {
+        prop_assert!(!escalates, "the guard let {:?} escalate", new);
+    }
+    // Exact for a built-in role or a custom one without platform permissions.
+    let valid = matches!(new.role(), GrantRole::Builtin(_))
+        || new
+            .role_permissions()
+            .intersection(PermissionSet::PLATFORM)
+            .is_empty();
+    if valid {
+        prop_assert_eq!(passes, !escalates, "{:?}", new);
+    }
+    Ok(())
+}
+
+fn arb_builtin_grant() -> impl Strategy<Value = Grant> {
+    (1u64..=20, 0..BuiltinRole::ALL.len(), arb_scope())
+        .prop_map(|(n, r, scope)| Grant::builtin(b(n), BuiltinRole::ALL[r], scope, Via::Direct))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -1475,6 +1508,10 @@ proptest! {
         prop_assert!(e.windows(2).all(|w| w[0].permission < w[1].permission));
         for x in &e {
             prop_assert!(!x.holdings.is_empty());
+            // Every holding is somewhere the permission can hold.
+            for h in &x.holdings {
+                prop_assert!(holding_covers(x.level, h.at, h.at), "{:?}", h);
+            }
             prop_assert!(x.holdings.windows(2).all(|w| w[0] < w[1]));
         }
         for &p in Permission::ALL {
@@ -1510,20 +1547,31 @@ proptest! {
     }
 
     #[test]
-    fn granting_what_passes_the_guard_never_escalates(
+    fn the_grant_guard_is_exact(
         actor in arb_grants(),
         new in arb_grant(),
+        from_actor in any::<proptest::sample::Index>(),
+        copy in any::<bool>(),
     ) {
-        if check_grantable(&actor, new.role_permissions(), new.scope()).is_ok() {
-            let grantee = Grants::new(actor.is_platform_tenant(), vec![new]);
-            for &p in Permission::ALL {
-                for t in all_targets() {
-                    if allowed(&grantee, p, t) {
-                        prop_assert!(allowed(&actor, p, t), "{} on {:?} escalated", p, t);
-                    }
-                }
-            }
+        // Half the time re-grant one of the actor's own bindings, which must
+        // pass, so the guard's "yes" side is exercised as much as its "no".
+        let own = copy.then(|| actor.iter().nth(from_actor.index(actor.iter().len().max(1)))).flatten();
+        if let Some(own) = own {
+            let builtin = matches!(own.role(), GrantRole::Builtin(_));
+            let valid = builtin || own.role_permissions().intersection(PermissionSet::PLATFORM).is_empty();
+            let ok = check_grantable(&actor, own.role_permissions(), own.scope()).is_ok();
+            prop_assert!(ok || !valid, "re-granting {:?} refused", own);
         }
+        guard_is_exact(&actor, own.cloned().unwrap_or(new))?;
+    }
+
+    #[test]
+    fn the_grant_guard_is_exact_for_builtin_roles(
+        pt in any::<bool>(),
+        actor in proptest::collection::vec(arb_builtin_grant(), 0..4),
+        new in arb_builtin_grant(),
+    ) {
+        guard_is_exact(&Grants::new(pt, actor), new)?;
     }
 
     #[test]
