@@ -45,6 +45,10 @@
 //! manage their own project's bindings and nothing else. Listing projects:
 //! `project.list` sees every project; otherwise filter with
 //! `visible_projects(grants, Permission::ProjectGet)`.
+//! `GET /v1/users/{uid}/permissions`: a user may always explain themselves;
+//! explaining someone else reveals their bindings, so it needs
+//! `rolebinding.list`. Serve [`explain`] and [`explain_ignored`] side by
+//! side ("what you may do" and "what your roles carry that does not apply").
 //!
 //! # What this module must not do
 //!
