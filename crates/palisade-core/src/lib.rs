@@ -1,4 +1,5 @@
-//! Domain types of Palisade: identifiers, tenants and their resources, the clock.
+//! Domain types of Palisade: identifiers, tenants and their resources, the
+//! clock, and the RBAC model with its decision function.
 //!
 //! This crate is pure: no I/O, no HTTP, no SQL. Randomness and time are
 //! parameters so every rule built on them is testable without sleeping.
@@ -9,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod model;
 pub mod password_policy;
+pub mod rbac;
 pub mod uid;
 
 pub use clock::{Clock, SystemClock, Timestamp};
