@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod model;
 pub mod password_policy;
+pub mod screen;
 pub mod uid;
 
 pub use clock::{Clock, SystemClock, Timestamp};
