@@ -29,11 +29,12 @@
 //!    XSS detectors, then this module's own rules for what libinjection lets
 //!    pass: stacked queries ([`SqlRule::StackedQuery`]), a quote followed by
 //!    a comment to the end ([`SqlRule::QuoteThenComment`]) and script URLs
-//!    ([`XssRule::ScriptUrl`]). One libinjection verdict is overruled: a
-//!    fingerprint of numbers and operators only (`1&1`) in a value as sent
-//!    with no SQL comment is arithmetic or "1 and 2 and 3" prose, not an
-//!    attack on a free-text field (it describes injection into a numeric SQL
-//!    context).
+//!    ([`XssRule::ScriptUrl`]). Two kinds of libinjection verdict are
+//!    overruled when the value has no SQL comment, because they match prose
+//!    and describe no attack on a free-text field: a fingerprint of numbers
+//!    and operators only (`1&1`: "1 and 2 and 3", arithmetic; as SQL, an
+//!    injection into a numeric context) and `sos` ("Press '!' to continue";
+//!    as SQL, a string concatenation probe).
 //! 3. **Detection on the NFKC form**, when it differs: full-width and other
 //!    compatibility forms (`＜script＞`, `＇ ＯＲ １＝１`) are folded to ASCII
 //!    first, since a later consumer (a database collation, a "best fit"
@@ -87,8 +88,9 @@
 //! be followed directly by a non-space or by a call such as `alert(`).
 //!
 //! Measured on the corpora in `tests/data/screen/` (see `tests/screen.rs`):
-//! every one of the legitimate values passes (libinjection alone refuses two
-//! of them, `1 and 2 and 3` and an arithmetic line); 202 of 219 attack
+//! every one of the 241 legitimate values passes (libinjection alone refuses
+//! four: `1 and 2 and 3`, an arithmetic line, `Press '!' to continue` and
+//! `Use '-' or '+' signs`); 202 of 219 attack
 //! payloads are refused (libinjection alone: 171), and the 17 that pass are
 //! listed there with why each is inert. One legitimate-looking value is a
 //! known false positive of libinjection: `"Ready"; execute the plan`.
@@ -348,7 +350,7 @@ pub fn check_field(field: &'static str, value: &str) -> Result<(), Suspicious> {
 /// Runs every detector on one form of the value.
 fn screen(bytes: &[u8], form: Form) -> Result<(), Finding> {
     if let Some(fingerprint) = detect_sqli(bytes)?
-        && !(form == Form::AsSent && numeric_prose(&fingerprint, bytes))
+        && !(form != Form::PercentDecoded && prose_fingerprint(&fingerprint, bytes))
     {
         return Err(Finding::SqlInjection {
             rule: SqlRule::Libinjection(fingerprint),
@@ -493,19 +495,23 @@ fn prepare_for_sqli(input: &[u8]) -> Vec<u8> {
     s
 }
 
-/// Whether a libinjection match is arithmetic or "1 and 2 and 3" prose: a
-/// fingerprint made only of numbers and operators (`1&1`, `1o1&1`) in a value
-/// with no SQL comment. Such a fingerprint describes an injection into a
-/// numeric SQL context (`id=1 and 1=1`); a free-text field is never one, and
-/// every value is a bound parameter. Only applied to the value as sent: an
-/// encoded or full-width spelling of arithmetic is not prose.
-fn numeric_prose(fingerprint: &Fingerprint, value: &[u8]) -> bool {
-    let numeric = fingerprint
-        .as_str()
-        .bytes()
-        .all(|b| matches!(b, b'1' | b'&' | b'o'));
+/// Whether a libinjection match reads as prose rather than an attack on a
+/// free-text field, in a value as sent with no SQL comment:
+///
+/// - a fingerprint of numbers and operators only (`1&1`, `1o1&1`), which
+///   describes injection into a numeric SQL context (`id=1 and 1=1`): a
+///   free-text field is never one, while "1 and 2 and 3" and arithmetic are
+///   ordinary prose;
+/// - `sos`, string–operator–string (`Press '!' to continue`,
+///   `Use '-' or '+' signs`), which as SQL is a concatenation probe
+///   (`x' || 'y`) that changes no query's structure.
+///
+/// Not applied to the percent-decoded form: percent-encoded text is not prose.
+fn prose_fingerprint(fingerprint: &Fingerprint, value: &[u8]) -> bool {
+    let fp = fingerprint.as_str();
+    let numeric = fp.bytes().all(|b| matches!(b, b'1' | b'&' | b'o'));
     let comment = value.contains(&b'#') || value.windows(2).any(|w| w == b"/*" || w == b"--");
-    numeric && !comment
+    (numeric || fp == "sos") && !comment
 }
 
 /// The value lowercased (ASCII), with `/*…*/` comments and runs of white
@@ -958,12 +964,15 @@ mod tests {
     }
 
     #[test]
-    fn numeric_prose_needs_numbers_and_no_comment() {
+    fn prose_fingerprints_need_no_comment() {
         let fp = |s: &[u8]| Fingerprint::from_padded(s);
-        assert!(numeric_prose(&fp(b"1&1"), b"1 and 2 and 3"));
-        assert!(!numeric_prose(&fp(b"1&1"), b"1 /**/ or 1=1"));
-        assert!(!numeric_prose(&fp(b"1&1c"), b"1 or 1=1 --"));
-        assert!(!numeric_prose(&fp(b"s&1"), b"' or 1"));
+        assert!(prose_fingerprint(&fp(b"1&1"), b"1 and 2 and 3"));
+        assert!(prose_fingerprint(&fp(b"sos"), b"Press '!' to continue"));
+        assert!(!prose_fingerprint(&fp(b"1&1"), b"1 /**/ or 1=1"));
+        assert!(!prose_fingerprint(&fp(b"sos"), b"x' + 'y' #"));
+        assert!(!prose_fingerprint(&fp(b"1&1c"), b"1 or 1=1 --"));
+        assert!(!prose_fingerprint(&fp(b"s&1"), b"' or 1"));
+        assert!(!prose_fingerprint(&fp(b"sos1"), b"' + ' 1"));
     }
 
     #[test]

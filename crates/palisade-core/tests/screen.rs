@@ -346,8 +346,16 @@ fn messages_never_echo_the_value() {
     }
 }
 
+/// Property-test cases: 2,000 by default, `SCREEN_PROPTEST_CASES` for longer runs.
+fn cases() -> u32 {
+    std::env::var("SCREEN_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_strings_never_panic(s in any::<String>()) {
@@ -368,8 +376,11 @@ proptest! {
     }
 
     #[test]
-    fn letters_of_any_script_with_punctuation_pass(s in r"[\p{L}\p{M} ,.!?()'-]{0,80}") {
-        // Apostrophes, parentheses and commas among letters of any script.
+    fn prose_of_any_script_passes(
+        s in r"(\p{L}{1,10}(['’-]\p{L}{1,6})?[,.!?;:]? ){1,12}(\(\p{L}{1,10}( \p{L}{1,10})?\)[.!?]?)?"
+    ) {
+        // Words of any script, with apostrophes and hyphens inside words,
+        // sentence punctuation and a parenthesised remark.
         prop_assert_eq!(check(&s), Ok(()));
     }
 }
