@@ -50,9 +50,9 @@
 //! libinjection's published vectors (`tests/libinjection_vectors.rs`): it
 //! passes all 480 unit vectors once a variable token is printed the C way,
 //! and agrees with the C library on 19,197 of 19,216 sample inputs. The 19
-//! disagreements come from three defects of the port, all false negatives;
-//! [`detect_sqli`] corrects the first two before calling it, after which it
-//! agrees on every sample:
+//! disagreements (18 missed SQL injections, one fingerprint difference) come
+//! from three defects of the port; [`detect_sqli`] corrects the first two
+//! before calling it, after which it agrees on every sample:
 //!
 //! - *Case-sensitive `INTO` test.* libinjection treats a three-token match
 //!   whose middle keyword is not `INTO OUTFILE`/`INTO DUMPFILE` as benign,
@@ -90,9 +90,10 @@
 //! gap.
 //!
 //! libinjection's XSS detector is used as is (the port agrees with the C
-//! library on every XSS sample). It does not flag a bare `javascript:` URL
-//! unless it sits in an `href`-like attribute, and flags any attribute value
-//! starting with `data` or `java` — far too broad for free text — so the
+//! library on every XSS sample). It flags a `javascript:` URL only inside a
+//! URL attribute (`href=…`), and there it flags any value starting with
+//! `data` or `java` — far too broad to apply to bare free text ("Java
+//! developers", "Data: 5 GB") — so the
 //! script-URL rule ([`XssRule::ScriptUrl`]) is this module's own: after
 //! decoding character references and dropping tab, CR and LF (as browsers do
 //! in URLs), a `javascript:`, `vbscript:` or `livescript:` scheme, or a
