@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod password_policy;
 pub mod rbac;
+pub mod screen;
 pub mod uid;
 
 pub use clock::{Clock, SystemClock, Timestamp};
