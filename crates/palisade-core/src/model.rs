@@ -51,35 +51,6 @@ impl UserStatus {
     }
 }
 
-/// What a user may administer until role-based access control lands:
-/// tenant admins manage their tenant's users and settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UserRole {
-    /// Manages users, API keys of others, and tenant settings.
-    TenantAdmin,
-    /// Manages only themselves.
-    Member,
-}
-
-impl UserRole {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserRole::TenantAdmin => "tenant-admin",
-            UserRole::Member => "member",
-        }
-    }
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "tenant-admin" => Some(UserRole::TenantAdmin),
-            "member" => Some(UserRole::Member),
-            _ => None,
-        }
-    }
-}
-
 /// A user of one tenant. The email is the login ID within that tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -95,8 +66,6 @@ pub struct User {
     pub status: UserStatus,
     /// True until the user sets a password of their own.
     pub must_change_password: bool,
-    /// Administrative role.
-    pub role: UserRole,
     /// When the password was last set (0 when never).
     pub password_changed_at: Timestamp,
     /// Creation time.
@@ -152,6 +121,55 @@ pub struct Cluster {
     pub name: String,
     /// The cloud account it runs in, if any.
     pub cloud_account_uid: Option<Uid>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A team: a named group of users of one tenant, which role bindings can
+/// name as their subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Team {
+    /// Identifier.
+    pub uid: Uid,
+    /// Owning tenant.
+    pub tenant_uid: Uid,
+    /// Name, unique within the tenant.
+    pub name: String,
+    /// Free-text description.
+    pub description: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// A tenant's own role: a named set of permissions (never platform ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomRole {
+    /// Identifier.
+    pub uid: Uid,
+    /// Owning tenant.
+    pub tenant_uid: Uid,
+    /// Name, unique within the tenant; never a built-in role's name.
+    pub name: String,
+    /// Free-text description.
+    pub description: String,
+    /// What it grants.
+    pub permissions: crate::rbac::PermissionSet,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A stored role binding: who holds which role where, in which tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleBinding {
+    /// The binding.
+    pub binding: crate::rbac::Binding,
+    /// Owning tenant.
+    pub tenant_uid: Uid,
     /// Creation time.
     pub created_at: Timestamp,
 }

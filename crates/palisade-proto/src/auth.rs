@@ -96,8 +96,6 @@ pub struct UserView {
     pub display_name: String,
     /// `active` or `disabled`.
     pub status: String,
-    /// `tenant-admin` or `member`.
-    pub role: String,
     /// A password change is pending.
     pub must_change_password: bool,
     /// Creation time (ms since the epoch).
@@ -109,12 +107,13 @@ pub struct UserView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Login ID.
-    pub email: String,
+    pub email: crate::fields::Email,
     /// Display name.
-    pub display_name: String,
-    /// `tenant-admin` or `member` (default).
+    pub display_name: crate::fields::DisplayName,
+    /// A role (built-in or the tenant's own, by name) to bind at tenant
+    /// scope in the same change; none by default (no access until bound).
     #[serde(default)]
-    pub role: Option<String>,
+    pub role: Option<palisade_core::rbac::RoleName>,
 }
 
 /// A new user or a reset: the one-time password is shown once.
@@ -143,7 +142,7 @@ pub struct PageOf<T> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// Label.
-    pub name: String,
+    pub name: crate::fields::DisplayName,
     /// Lifetime in days (1–3650); none for no expiry.
     #[serde(default)]
     pub expires_in_days: Option<u32>,

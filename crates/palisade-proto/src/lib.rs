@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod audit;
 pub mod auth;
+pub mod fields;
+pub mod resources;
 
 /// The one error shape of the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +105,10 @@ pub mod codes {
     pub const FORBIDDEN: &str = "forbidden";
     /// The new password was used recently.
     pub const PASSWORD_REUSED: &str = "password_reused";
+    /// A free-text field looks like SQL injection or cross-site scripting.
+    pub const SUSPICIOUS_INPUT: &str = "suspicious_input";
+    /// The caller's permissions do not allow this (RBAC).
+    pub const PERMISSION_DENIED: &str = "permission_denied";
     /// The change's audit event could not be written, so the change was not made.
     pub const AUDIT_UNAVAILABLE: &str = "audit_unavailable";
 }

@@ -3,19 +3,19 @@
 //! tests can drive it without a socket.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use palisade_core::{Clock, Uid};
-use palisade_proto::{Health, REQUEST_UID_HEADER, codes};
+use palisade_proto::{REQUEST_UID_HEADER, codes};
 use palisade_store::Store;
 
 use crate::error::{ApiError, REQUEST_UID};
+use crate::gateway::{Access, ErrorInfo, LogSlot};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,87 +32,43 @@ pub struct AppState {
     /// The platform tenant (`system`): its log records platform-wide events
     /// such as attempts on unknown tenants.
     pub platform_tenant: Uid,
+    /// Rate limits per client address and per tenant.
+    pub limits: Arc<crate::gateway::Limits>,
 }
 
-/// The full router with every layer.
+/// The full router with every layer. Routes come only from
+/// [`crate::routes::table`], each behind its [`crate::gateway::gate`].
 pub fn app(state: AppState) -> Router {
-    use crate::routes::{apikeys, audit, auth, mfa, settings, users};
-    let auth_routes = Router::new()
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/mfa", post(auth::mfa))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/password", post(auth::change_password))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::rate_limit,
-        ));
-    Router::new()
-        .merge(auth_routes)
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/.well-known/jwks.json", get(auth::jwks))
-        .route("/v1/me", get(users::me))
-        .route("/v1/me/mfa/totp", post(mfa::enrol))
-        .route("/v1/me/mfa/totp/confirm", post(mfa::confirm))
-        .route("/v1/me/mfa/totp/disable", post(mfa::disable))
-        .route("/v1/users", get(users::list).post(users::create))
-        .route("/v1/users/{uid}", get(users::get).delete(users::delete))
-        .route("/v1/users/{uid}/disable", post(users::disable))
-        .route("/v1/users/{uid}/enable", post(users::enable))
-        .route(
-            "/v1/users/{uid}/reset-password",
-            post(users::reset_password),
-        )
-        .route(
-            "/v1/users/{uid}/sessions/revoke",
-            post(users::revoke_sessions),
-        )
-        .route("/v1/users/{uid}/unlock", post(users::unlock))
-        .route("/v1/apikeys", get(apikeys::list).post(apikeys::create))
-        .route("/v1/apikeys/{uid}", delete(apikeys::revoke))
-        .route(
-            "/v1/settings/password-policy",
-            get(settings::get_password_policy).put(settings::put_password_policy),
-        )
-        .route(
-            "/v1/settings/mfa",
-            get(settings::get_mfa).put(settings::put_mfa),
-        )
-        .route("/v1/audit", get(audit::list))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let mut router = Router::new();
+    for route in crate::routes::table() {
+        let path = route.spec.path;
+        let public_auth = path.starts_with("/v1/auth/") && route.spec.access == Access::Public;
+        let gate = crate::gateway::Gate {
+            state: state.clone(),
+            spec: Arc::new(route.spec),
+        };
+        let mut handler = route
+            .router
+            .route_layer(middleware::from_fn_with_state(gate, crate::gateway::gate));
+        if public_auth {
+            handler = handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::routes::auth::rate_limit,
+            ));
+        }
+        router = router.route(path, handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::gateway::limit_per_ip,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_uid))
-}
-
-async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-    })
-}
-
-async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(Health {
-            status: "ready".into(),
-        })),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: database not answering");
-            Err(not_ready())
-        }
-        Err(_) => Err(not_ready()),
-    }
-}
-
-fn not_ready() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        codes::NOT_READY,
-        "the database is not answering",
-    )
 }
 
 async fn not_found() -> ApiError {
@@ -129,10 +85,13 @@ async fn method_not_allowed() -> ApiError {
 
 /// Gives every request a fresh 48-bit UID (never taken from the client),
 /// returns it in `X-Request-Uid`, and writes one access-log line.
-async fn request_uid(req: Request, next: Next) -> Response {
+async fn request_uid(mut req: Request, next: Next) -> Response {
     let uid = Uid::generate()
         .map(|u| u.to_string())
         .unwrap_or_else(|_| "000000000000".to_owned());
+    let slot = LogSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let client_ip = crate::gateway::client_ip(req.extensions());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -145,14 +104,41 @@ async fn request_uid(req: Request, next: Next) -> Response {
         resp.headers_mut()
             .insert(HeaderName::from_static(REQUEST_UID_HEADER), v);
     }
-    tracing::info!(
-        request_uid = %uid,
-        method = %method,
-        route = %route,
-        status = resp.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let f = slot.get();
+    let show = |u: Option<Uid>| u.map(|u| u.to_string()).unwrap_or_default();
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match resp.extensions().get::<ErrorInfo>() {
+        // Rejections are logged with their reason (never a request value).
+        Some(e) => tracing::info!(
+            request_uid = %uid,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms,
+            client_ip = %client_ip,
+            tenant_uid = %show(f.tenant),
+            session_uid = %show(f.session),
+            user_uid = %show(f.user),
+            api_key_uid = %show(f.api_key),
+            code = e.code,
+            reason = %e.message,
+            "request"
+        ),
+        None => tracing::info!(
+            request_uid = %uid,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms,
+            client_ip = %client_ip,
+            tenant_uid = %show(f.tenant),
+            session_uid = %show(f.session),
+            user_uid = %show(f.user),
+            api_key_uid = %show(f.api_key),
+            "request"
+        ),
+    }
     resp
 }
 

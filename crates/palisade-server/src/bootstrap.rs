@@ -249,13 +249,26 @@ pub async fn ensure_platform(
                 display_name: "Platform administrator".into(),
                 password_hash: Some(hash),
                 must_change_password: true,
-                role: palisade_core::model::UserRole::TenantAdmin,
             },
         )
         .await
     {
         Ok(u) => {
-            tx.commit(boot("user.create").target("user", u.uid)).await?;
+            tx.create_binding(
+                tenant.uid,
+                palisade_core::rbac::Subject::User(u.uid),
+                palisade_core::rbac::RoleRef::Builtin(
+                    palisade_core::rbac::BuiltinRole::PlatformAdmin,
+                ),
+                palisade_core::rbac::Scope::Tenant,
+            )
+            .await?;
+            tx.commit(
+                boot("user.create")
+                    .target("user", u.uid)
+                    .detail("role", "platform-admin"),
+            )
+            .await?;
         }
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e.into()),

@@ -62,6 +62,12 @@ pub struct ConfigLayer {
     pub login_max_delay: Option<i64>,
     /// Requests per minute per client IP on `/v1/auth/*` (1–1000000, default 60).
     pub auth_requests_per_minute: Option<i64>,
+    /// Requests per minute per client address, every route (1–10000000,
+    /// default 6000).
+    pub requests_per_minute_per_ip: Option<i64>,
+    /// Requests per minute per tenant, authenticated routes (1–10000000,
+    /// default 30000).
+    pub requests_per_minute_per_tenant: Option<i64>,
     /// Days audit events are kept before they are archived and removed
     /// (0 = forever, the default; at most 36500).
     pub audit_retention_days: Option<i64>,
@@ -162,6 +168,8 @@ impl ConfigLayer {
             login_free_attempts: int(vars, "PALISADE_LOGIN_FREE_ATTEMPTS")?,
             login_max_delay: int(vars, "PALISADE_LOGIN_MAX_DELAY")?,
             auth_requests_per_minute: int(vars, "PALISADE_AUTH_REQUESTS_PER_MINUTE")?,
+            requests_per_minute_per_ip: int(vars, "PALISADE_REQUESTS_PER_MINUTE_PER_IP")?,
+            requests_per_minute_per_tenant: int(vars, "PALISADE_REQUESTS_PER_MINUTE_PER_TENANT")?,
             audit_retention_days: int(vars, "PALISADE_AUDIT_RETENTION_DAYS")?,
             audit_archive_dir: get("PALISADE_AUDIT_ARCHIVE_DIR").map(PathBuf::from),
             audit_stream: get("PALISADE_AUDIT_STREAM"),
@@ -193,6 +201,12 @@ impl ConfigLayer {
             auth_requests_per_minute: self
                 .auth_requests_per_minute
                 .or(lower.auth_requests_per_minute),
+            requests_per_minute_per_ip: self
+                .requests_per_minute_per_ip
+                .or(lower.requests_per_minute_per_ip),
+            requests_per_minute_per_tenant: self
+                .requests_per_minute_per_tenant
+                .or(lower.requests_per_minute_per_tenant),
             audit_retention_days: self.audit_retention_days.or(lower.audit_retention_days),
             audit_archive_dir: self.audit_archive_dir.or(lower.audit_archive_dir),
             audit_stream: self.audit_stream.or(lower.audit_stream),
@@ -266,6 +280,26 @@ pub struct ServeConfig {
     pub auth: crate::auth::AuthConfig,
     /// Audit retention and streaming.
     pub audit: crate::audit::AuditConfig,
+    /// Rate limits of the whole API.
+    pub gateway: GatewayConfig,
+}
+
+/// Rate limits of the whole API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Requests per minute per client address.
+    pub per_ip_per_minute: u32,
+    /// Requests per minute per tenant.
+    pub per_tenant_per_minute: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            per_ip_per_minute: 6000,
+            per_tenant_per_minute: 30_000,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -428,7 +462,24 @@ impl ServeConfig {
                 .map(crate::audit::StreamTarget::parse)
                 .transpose()?,
         };
+        let gd = GatewayConfig::default();
+        let rate = |name: &str, v: Option<i64>, d: u32| -> Result<u32, ServerError> {
+            Ok(u32::try_from(bounded(name, v, i64::from(d), 1, 10_000_000)?).unwrap_or(d))
+        };
+        let gateway = GatewayConfig {
+            per_ip_per_minute: rate(
+                "requests_per_minute_per_ip",
+                layer.requests_per_minute_per_ip,
+                gd.per_ip_per_minute,
+            )?,
+            per_tenant_per_minute: rate(
+                "requests_per_minute_per_tenant",
+                layer.requests_per_minute_per_tenant,
+                gd.per_tenant_per_minute,
+            )?,
+        };
         Ok(ServeConfig {
+            gateway,
             audit,
             data_dir,
             listen,
@@ -464,6 +515,7 @@ impl ServeConfig {
                 archive_dir: data_dir.join(crate::audit::ARCHIVE_DIR),
                 stream: None,
             },
+            gateway: GatewayConfig::default(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<i64>,
+    recorded: bool,
 }
 
 impl ApiError {
@@ -60,7 +61,15 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            recorded: false,
         }
+    }
+
+    /// Marks the failure as already recorded in the audit log (the gateway
+    /// then does not record it again).
+    pub fn recorded(mut self) -> Self {
+        self.recorded = true;
+        self
     }
 
     /// Adds a `Retry-After` header (seconds).
@@ -133,12 +142,20 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let info = crate::gateway::ErrorInfo {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let body = ErrorBody {
             code: self.code.to_owned(),
             message: self.message,
             request_uid: current_request_uid(),
         };
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        let mut resp = (self.status, crate::json::Json(body)).into_response();
+        resp.extensions_mut().insert(info);
+        if self.recorded {
+            resp.extensions_mut().insert(crate::gateway::Recorded);
+        }
         if let Some(secs) = self.retry_after
             && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
         {

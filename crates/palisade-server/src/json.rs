@@ -1,6 +1,10 @@
-//! `ValidJson<T>`: the JSON body extractor every route uses. Strict content
-//! type, size limit, unknown fields rejected (by the types), and every
-//! rejection in the API's error shape naming what was wrong.
+//! JSON in and out. [`ValidJson`]: the body extractor every route uses —
+//! strict content type, size and nesting limits, unknown fields rejected (by
+//! the types), validated and screened fields (`palisade_proto::fields`), and
+//! every rejection in the API's error shape naming the field, never its
+//! value. [`ValidQuery`]: the same for query strings. [`Json`]: responses,
+//! with `<`, `>`, `&` and `'` escaped so no stored text is ever reflected as
+//! markup, even by a client that ignores the content type.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -46,6 +50,11 @@ where
                     "the body is too large or could not be read",
                 )
             })?;
+        if nesting(&bytes) > MAX_DEPTH {
+            return Err(ApiError::invalid(format!(
+                "the body is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             // The path and serde's reason, never the offending value.
@@ -57,12 +66,7 @@ where
                 }
                 _ => sanitize(&inner.to_string()),
             };
-            let message = if path == "." || path.is_empty() {
-                reason
-            } else {
-                format!("{path}: {reason}")
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+            field_error(&path, reason)
         })?;
         de.end().map_err(|_| {
             ApiError::new(
@@ -73,6 +77,58 @@ where
         })?;
         Ok(ValidJson(value))
     }
+}
+
+/// Deepest nesting of objects and arrays accepted in a body.
+pub const MAX_DEPTH: usize = 16;
+
+/// How deeply `bytes` nests objects and arrays (outside strings); counting
+/// stops once past the limit.
+fn nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+                if max > MAX_DEPTH {
+                    return max;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// The error of a field: `suspicious_input` for screened-out free text,
+/// `invalid_request` otherwise; both name the field.
+fn field_error(path: &str, reason: String) -> ApiError {
+    let (code, reason) = if reason.starts_with(palisade_proto::fields::SUSPICIOUS) {
+        (
+            codes::SUSPICIOUS_INPUT,
+            format!("{reason}; nothing was stored"),
+        )
+    } else {
+        (codes::INVALID_REQUEST, reason)
+    };
+    let message = if path == "." || path.is_empty() {
+        reason
+    } else {
+        format!("{path}: {reason}")
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 /// Keeps serde's reason but never the offending value: "invalid type:
@@ -92,6 +148,25 @@ fn sanitize(msg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn html_is_never_reflected() {
+        let v = serde_json::json!({"d": "<script>alert('x')</script> & co"});
+        let text = String::from_utf8(super::to_html_safe_vec(&v).unwrap()).unwrap();
+        assert!(
+            !text.contains('<') && !text.contains('>') && !text.contains('\''),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v, "the escapes decode to the same JSON");
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert_eq!(super::nesting(br#"{"a":[{"b":1}]}"#), 3);
+        assert_eq!(super::nesting(br#"{"a":"[[[[[[\"[["}"#), 1);
+        assert!(super::nesting(&b"[".repeat(100)) > super::MAX_DEPTH);
+    }
+
     #[test]
     fn values_are_never_echoed() {
         assert_eq!(
@@ -129,12 +204,65 @@ where
             .map_err(|e| {
                 let path = e.path().to_string();
                 let reason = sanitize(&e.inner().to_string());
-                let message = if path == "." || path.is_empty() {
-                    format!("query: {reason}")
+                let path = if path == "." || path.is_empty() {
+                    "query".to_owned()
                 } else {
-                    format!("query parameter {path}: {reason}")
+                    format!("query parameter {path}")
                 };
-                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+                field_error(&path, reason)
             })
+    }
+}
+
+/// A JSON response whose strings escape `<`, `>`, `&` and `'` as `\uXXXX`.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+struct HtmlSafe;
+
+impl serde_json::ser::Formatter for HtmlSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, b) in fragment.bytes().enumerate() {
+            let esc: &[u8] = match b {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                b'&' => b"\\u0026",
+                b'\'' => b"\\u0027",
+                _ => continue,
+            };
+            writer.write_all(fragment.as_bytes().get(start..i).unwrap_or_default())?;
+            writer.write_all(esc)?;
+            start = i + 1;
+        }
+        writer.write_all(fragment.as_bytes().get(start..).unwrap_or_default())
+    }
+}
+
+/// `value` as HTML-safe JSON bytes.
+pub fn to_html_safe_vec<T: serde::Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, HtmlSafe);
+    value.serialize(&mut ser)?;
+    Ok(out)
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        match to_html_safe_vec(&self.0) {
+            Ok(bytes) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => ApiError::internal(format!("encoding a response: {e}")).into_response(),
+        }
     }
 }

@@ -69,6 +69,10 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
         clock,
         auth: Arc::new(auth),
         platform_tenant,
+        limits: Arc::new(crate::gateway::Limits {
+            per_ip: crate::gateway::KeyedLimiter::new(cfg.gateway.per_ip_per_minute),
+            per_tenant: crate::gateway::KeyedLimiter::new(cfg.gateway.per_tenant_per_minute),
+        }),
     };
     let mut background = Vec::new();
     if cfg.audit.retention_days > 0 {

@@ -121,7 +121,24 @@ async fn bootstrap_admin_must_change_password_then_logs_in() {
     .await
     .unwrap();
     assert_eq!(me.email, ADMIN);
-    assert_eq!(me.role, "tenant-admin");
+    // The bootstrap admin is the platform administrator.
+    let perms: serde_json::Value = call(
+        c,
+        Method::GET,
+        &format!("/v1/users/{}/permissions", me.uid),
+        r.access_token.as_deref().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let held: Vec<&str> = perms["effective"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["permission"].as_str().unwrap())
+        .collect();
+    assert!(held.contains(&"tenant.create"), "{held:?}");
+    assert!(held.contains(&"user.create"), "{held:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +296,7 @@ async fn logout_expiry_idle_and_admin_revocation() {
     let e = call::<PageOf<UserView>>(c, Method::GET, "/v1/users", &bob, None)
         .await
         .unwrap_err();
-    assert_eq!(code(&e), (403, "forbidden".into()));
+    assert_eq!(code(&e), (403, "permission_denied".into()));
     // Disable: login refused, tokens stop. Delete: the token's user is unknown.
     let uid = &created.user.uid;
     let _: () = call(

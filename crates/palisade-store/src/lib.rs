@@ -17,6 +17,7 @@ pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod migrate;
+mod rbac;
 mod resources;
 mod sealer;
 pub mod sql;
@@ -29,7 +30,9 @@ mod users;
 use async_trait::async_trait;
 use palisade_core::Uid;
 use palisade_core::audit::{AuditEntry, AuditEvent};
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserRole};
+use palisade_core::model::{
+    CloudAccount, Cluster, CustomRole, Project, RoleBinding, Team, Tenant, User,
+};
 use secrecy::SecretString;
 
 pub use audit::{
@@ -40,6 +43,7 @@ pub use identity::{
     ApiKey, IdentityStore, RefreshOutcome, Session, TenantSecurity, Throttle, TotpRecord,
 };
 pub use keys::{KeyringHandle, KeyringSource};
+pub use rbac::{BindingFilter, RoleChange};
 pub use sql::{Backend, Database, SqlStore, StoreOptions, UidSource};
 pub use tx::WriteTx;
 
@@ -85,8 +89,6 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     /// Force a password change at next login.
     pub must_change_password: bool,
-    /// Administrative role.
-    pub role: UserRole,
 }
 
 /// What login needs: the user and their password hash.
@@ -185,6 +187,34 @@ pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
         project: Uid,
         page: PageRequest,
     ) -> Result<Page<Cluster>>;
+
+    /// A team.
+    async fn get_team(&self, tenant: Uid, uid: Uid) -> Result<Team>;
+    /// Teams of a tenant.
+    async fn list_teams(&self, tenant: Uid, page: PageRequest) -> Result<Page<Team>>;
+    /// Members of a team (user UIDs), in UID order.
+    async fn team_members(&self, tenant: Uid, team: Uid) -> Result<Vec<Uid>>;
+    /// A custom role.
+    async fn get_role(&self, tenant: Uid, uid: Uid) -> Result<CustomRole>;
+    /// A custom role by name.
+    async fn role_by_name(&self, tenant: Uid, name: &str) -> Result<CustomRole>;
+    /// Custom roles of a tenant.
+    async fn list_roles(&self, tenant: Uid, page: PageRequest) -> Result<Page<CustomRole>>;
+    /// A role binding.
+    async fn get_binding(&self, tenant: Uid, uid: Uid) -> Result<RoleBinding>;
+    /// Role bindings of a tenant, filtered.
+    async fn list_bindings(
+        &self,
+        tenant: Uid,
+        filter: BindingFilter,
+        page: PageRequest,
+    ) -> Result<Page<RoleBinding>>;
+    /// What applies to `user`: one grant per binding of the user or of a
+    /// team they belong to, with the role's current permissions.
+    async fn grants_of(&self, tenant: Uid, user: Uid) -> Result<Vec<palisade_core::rbac::Grant>>;
+    /// A live user's status, without opening sealed fields (for the
+    /// per-request checks); `NotFound` when the user does not exist.
+    async fn user_status(&self, tenant: Uid, uid: Uid) -> Result<palisade_core::model::UserStatus>;
 
     /// One page of a tenant's audit log.
     async fn list_audit(

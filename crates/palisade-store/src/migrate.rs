@@ -29,6 +29,11 @@ const SQLITE: &[Migration] = &[
         "audit",
         include_str!("../migrations/sqlite/0003_audit.sql"),
     ),
+    (
+        4,
+        "rbac",
+        include_str!("../migrations/sqlite/0004_rbac.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -45,6 +50,11 @@ const POSTGRES: &[Migration] = &[
         3,
         "audit",
         include_str!("../migrations/postgres/0003_audit.sql"),
+    ),
+    (
+        4,
+        "rbac",
+        include_str!("../migrations/postgres/0004_rbac.sql"),
     ),
 ];
 

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User};
+use palisade_core::model::{
+    CloudAccount, Cluster, CustomRole, Project, RoleBinding, Team, Tenant, User,
+};
 use palisade_core::{Clock, Uid};
 use secrecy::SecretString;
 use sqlx::any::AnyPoolOptions;
@@ -560,6 +562,41 @@ impl Store for SqlStore {
         page: PageRequest,
     ) -> Result<Page<Cluster>> {
         self.cluster_list(tenant, project, page).await
+    }
+    async fn get_team(&self, tenant: Uid, uid: Uid) -> Result<Team> {
+        self.team_get(tenant, uid).await
+    }
+    async fn list_teams(&self, tenant: Uid, page: PageRequest) -> Result<Page<Team>> {
+        self.team_list(tenant, page).await
+    }
+    async fn team_members(&self, tenant: Uid, team: Uid) -> Result<Vec<Uid>> {
+        self.team_member_list(tenant, team).await
+    }
+    async fn get_role(&self, tenant: Uid, uid: Uid) -> Result<CustomRole> {
+        self.role_get(tenant, uid).await
+    }
+    async fn role_by_name(&self, tenant: Uid, name: &str) -> Result<CustomRole> {
+        self.role_by_name_impl(tenant, name).await
+    }
+    async fn list_roles(&self, tenant: Uid, page: PageRequest) -> Result<Page<CustomRole>> {
+        self.role_list(tenant, page).await
+    }
+    async fn get_binding(&self, tenant: Uid, uid: Uid) -> Result<RoleBinding> {
+        self.binding_get(tenant, uid).await
+    }
+    async fn list_bindings(
+        &self,
+        tenant: Uid,
+        filter: crate::BindingFilter,
+        page: PageRequest,
+    ) -> Result<Page<RoleBinding>> {
+        self.binding_list(tenant, filter, page).await
+    }
+    async fn grants_of(&self, tenant: Uid, user: Uid) -> Result<Vec<palisade_core::rbac::Grant>> {
+        self.grants(tenant, user).await
+    }
+    async fn user_status(&self, tenant: Uid, uid: Uid) -> Result<palisade_core::model::UserStatus> {
+        self.status_of(tenant, uid).await
     }
     async fn list_audit(
         &self,

@@ -179,8 +179,14 @@ one_shot! {
     fn set_password(tenant, uid: Uid, hash: &str, must_change: bool) -> () = "user.reset-password";
     /// See [`crate::WriteTx::set_user_status`].
     fn set_user_status(tenant, uid: Uid, status: palisade_core::model::UserStatus) -> () = "user.update";
-    /// See [`crate::WriteTx::set_user_role`].
-    fn set_user_role(tenant, uid: Uid, role: palisade_core::model::UserRole) -> () = "user.update";
+    /// See [`crate::WriteTx::create_binding`].
+    fn create_binding(tenant, subject: palisade_core::rbac::Subject, role: palisade_core::rbac::RoleRef, scope: palisade_core::rbac::Scope) -> palisade_core::model::RoleBinding = "rolebinding.create";
+    /// See [`crate::WriteTx::create_team`].
+    fn create_team(tenant, name: &str, description: &str) -> palisade_core::model::Team = "team.create";
+    /// See [`crate::WriteTx::add_team_member`].
+    fn add_team_member(tenant, team: Uid, user: Uid) -> () = "team.update";
+    /// See [`crate::WriteTx::create_role`].
+    fn create_role(tenant, name: &str, description: &str, permissions: palisade_core::rbac::PermissionSet) -> palisade_core::model::CustomRole = "role.create";
     /// See [`crate::WriteTx::delete_user`].
     fn delete_user(tenant, uid: Uid) -> () = "user.delete";
     /// See [`crate::WriteTx::push_password_history`].

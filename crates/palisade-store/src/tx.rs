@@ -13,12 +13,15 @@
 use async_trait::async_trait;
 use palisade_core::Uid;
 use palisade_core::audit::{AuditEntry, AuditEvent};
-use palisade_core::model::{CloudAccount, Cluster, Project, Tenant, User, UserRole, UserStatus};
+use palisade_core::model::{
+    CloudAccount, Cluster, CustomRole, Project, RoleBinding, Team, Tenant, User, UserStatus,
+};
+use palisade_core::rbac::{self, Binding, PermissionSet, RoleRef, Subject};
 use sqlx::{Any, Transaction};
 
 use crate::identity::{ApiKey, RefreshOutcome, Session, Throttle};
 use crate::sql::{Scope, SqlStore};
-use crate::{NewCloudAccount, NewCluster, NewUser, Result, StoreError};
+use crate::{NewCloudAccount, NewCluster, NewUser, Result, RoleChange, StoreError};
 
 /// A query with owned arguments, as the SQL helpers build them.
 pub(crate) type OwnedQuery = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
@@ -47,8 +50,8 @@ pub trait WriteTx: Send {
     ) -> Result<()>;
     /// Enables or disables a user.
     async fn set_user_status(&mut self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()>;
-    /// Sets the administrative role of a user.
-    async fn set_user_role(&mut self, tenant: Uid, uid: Uid, role: UserRole) -> Result<()>;
+    /// Renames a user (display name, sealed).
+    async fn set_display_name(&mut self, tenant: Uid, uid: Uid, display_name: &str) -> Result<()>;
     /// Deletes a user.
     async fn delete_user(&mut self, tenant: Uid, uid: Uid) -> Result<()>;
     /// Records a hash in the user's password history (keeps the last 24).
@@ -81,6 +84,65 @@ pub trait WriteTx: Send {
     ) -> Result<Cluster>;
     /// Deletes a cluster record.
     async fn delete_cluster(&mut self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
+
+    /// Changes a project's description.
+    async fn set_project_description(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        description: &str,
+    ) -> Result<Project>;
+
+    /// Creates a team.
+    async fn create_team(&mut self, tenant: Uid, name: &str, description: &str) -> Result<Team>;
+    /// Changes a team's description.
+    async fn set_team_description(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        description: &str,
+    ) -> Result<Team>;
+    /// Deletes a team, its memberships and the bindings naming it.
+    async fn delete_team(&mut self, tenant: Uid, uid: Uid) -> Result<()>;
+    /// Adds a user to a team (`Conflict` when already a member).
+    async fn add_team_member(&mut self, tenant: Uid, team: Uid, user: Uid) -> Result<()>;
+    /// Removes a user from a team.
+    async fn remove_team_member(&mut self, tenant: Uid, team: Uid, user: Uid) -> Result<()>;
+
+    /// Creates a custom role (validated: a free name, no platform permissions).
+    async fn create_role(
+        &mut self,
+        tenant: Uid,
+        name: &str,
+        description: &str,
+        permissions: PermissionSet,
+    ) -> Result<CustomRole>;
+    /// Changes a custom role's description and/or permissions.
+    async fn update_role(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        change: RoleChange,
+    ) -> Result<CustomRole>;
+    /// Deletes a custom role (refused while a binding names it).
+    async fn delete_role(&mut self, tenant: Uid, uid: Uid) -> Result<()>;
+
+    /// Binds a subject of the tenant to a role at a scope; the subject, the
+    /// custom role and the project must exist in the tenant.
+    async fn create_binding(
+        &mut self,
+        tenant: Uid,
+        subject: Subject,
+        role: RoleRef,
+        scope: rbac::Scope,
+    ) -> Result<RoleBinding>;
+    /// Deletes a binding; with `project`, only a binding at that project's scope.
+    async fn delete_binding(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        project: Option<Uid>,
+    ) -> Result<Binding>;
 
     /// Stores the password policy JSON.
     async fn set_password_policy(&mut self, tenant: Uid, policy_json: &str) -> Result<()>;
@@ -280,9 +342,9 @@ impl WriteTx for SqlTx {
         self.check(tenant)?;
         self.user_set_status(tenant, uid, status).await
     }
-    async fn set_user_role(&mut self, tenant: Uid, uid: Uid, role: UserRole) -> Result<()> {
+    async fn set_display_name(&mut self, tenant: Uid, uid: Uid, display_name: &str) -> Result<()> {
         self.check(tenant)?;
-        self.user_set_role(tenant, uid, role).await
+        self.user_set_display_name(tenant, uid, display_name).await
     }
     async fn delete_user(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
         self.check(tenant)?;
@@ -331,6 +393,87 @@ impl WriteTx for SqlTx {
     async fn delete_cluster(&mut self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
         self.check(tenant)?;
         self.cluster_delete(tenant, project, uid).await
+    }
+
+    async fn set_project_description(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        description: &str,
+    ) -> Result<Project> {
+        self.check(tenant)?;
+        self.project_describe(tenant, uid, description).await
+    }
+
+    async fn create_team(&mut self, tenant: Uid, name: &str, description: &str) -> Result<Team> {
+        self.check(tenant)?;
+        self.team_create(tenant, name, description).await
+    }
+    async fn set_team_description(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        description: &str,
+    ) -> Result<Team> {
+        self.check(tenant)?;
+        self.team_describe(tenant, uid, description).await
+    }
+    async fn delete_team(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.check(tenant)?;
+        self.team_delete(tenant, uid).await
+    }
+    async fn add_team_member(&mut self, tenant: Uid, team: Uid, user: Uid) -> Result<()> {
+        self.check(tenant)?;
+        self.member_add(tenant, team, user).await
+    }
+    async fn remove_team_member(&mut self, tenant: Uid, team: Uid, user: Uid) -> Result<()> {
+        self.check(tenant)?;
+        self.member_remove(tenant, team, user).await
+    }
+
+    async fn create_role(
+        &mut self,
+        tenant: Uid,
+        name: &str,
+        description: &str,
+        permissions: PermissionSet,
+    ) -> Result<CustomRole> {
+        self.check(tenant)?;
+        self.role_create(tenant, name, description, permissions)
+            .await
+    }
+    async fn update_role(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        change: RoleChange,
+    ) -> Result<CustomRole> {
+        self.check(tenant)?;
+        self.role_update(tenant, uid, change).await
+    }
+    async fn delete_role(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.check(tenant)?;
+        self.role_delete(tenant, uid).await
+    }
+
+    async fn create_binding(
+        &mut self,
+        tenant: Uid,
+        subject: Subject,
+        role: RoleRef,
+        scope: rbac::Scope,
+    ) -> Result<RoleBinding> {
+        self.check(tenant)?;
+        self.binding_create(tenant, subject, role, scope).await
+    }
+    async fn delete_binding(
+        &mut self,
+        tenant: Uid,
+        uid: Uid,
+        project: Option<Uid>,
+    ) -> Result<Binding> {
+        self.check(tenant)?;
+        self.binding_delete(tenant, uid, project).await
     }
 
     async fn set_password_policy(&mut self, tenant: Uid, policy_json: &str) -> Result<()> {

@@ -2,7 +2,7 @@
 //! keyed blind index of the email.
 
 use palisade_core::Uid;
-use palisade_core::model::{User, UserRole, UserStatus, validate_email};
+use palisade_core::model::{User, UserStatus, validate_email};
 use palisade_crypto::email_index;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -14,7 +14,7 @@ use crate::{NewUser, Page, PageRequest, Result, StoreError, UserCredentials};
 
 macro_rules! columns {
     () => {
-        "uid, tenant_uid, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at"
+        "uid, tenant_uid, email_enc, display_name_enc, password_hash, must_change_password, status, password_changed_at, created_at"
     };
 }
 
@@ -43,11 +43,6 @@ impl SqlStore {
             status: UserStatus::parse(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has status {status:?}")))?,
             must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
-            role: {
-                let r: String = row.try_get("role")?;
-                UserRole::parse(&r)
-                    .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has role {r:?}")))?
-            },
             password_changed_at: row.try_get("password_changed_at")?,
             created_at: row.try_get("created_at")?,
         };
@@ -139,8 +134,8 @@ impl SqlTx {
                     new.display_name.as_bytes(),
                 )?;
                 Ok(sqlx::query(
-                    "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, role, password_changed_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10) ON CONFLICT (uid) DO NOTHING",
+                    "INSERT INTO users (uid, tenant_uid, email_index, email_enc, display_name_enc, password_hash, must_change_password, status, password_changed_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $9) ON CONFLICT (uid) DO NOTHING",
                 )
                 .bind(uid.to_string())
                 .bind(tenant.to_string())
@@ -149,7 +144,6 @@ impl SqlTx {
                 .bind(name_enc)
                 .bind(new.password_hash.clone())
                 .bind(i64::from(new.must_change_password))
-                .bind(new.role.as_str())
                 .bind(changed_at)
                 .bind(now))
             })
@@ -161,7 +155,6 @@ impl SqlTx {
             display_name: new.display_name,
             status: UserStatus::Active,
             must_change_password: new.must_change_password,
-            role: new.role,
             password_changed_at: changed_at,
             created_at: now,
         })
@@ -205,17 +198,27 @@ impl SqlTx {
         .await
     }
 
-    pub(crate) async fn user_set_role(
+    pub(crate) async fn user_set_display_name(
         &mut self,
         tenant: Uid,
         uid: Uid,
-        role: UserRole,
+        display_name: &str,
     ) -> Result<()> {
+        let (v, dek) = self.store.tenant_key(&mut self.tx, tenant, None).await?;
+        let sealed = Sealer::seal(
+            &dek,
+            v,
+            tenant,
+            "users",
+            "display_name",
+            uid,
+            display_name.as_bytes(),
+        )?;
         self.exec_one(
             sqlx::query(
-                "UPDATE users SET role = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
+                "UPDATE users SET display_name_enc = $1, updated_at = $2 WHERE tenant_uid = $3 AND uid = $4",
             )
-            .bind(role.as_str())
+            .bind(sealed)
             .bind(self.store.now())
             .bind(tenant.to_string())
             .bind(uid.to_string()),
@@ -224,6 +227,15 @@ impl SqlTx {
     }
 
     pub(crate) async fn user_delete(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        // Bindings name their subject without a foreign key (a user or a team).
+        self.exec(
+            sqlx::query(
+                "DELETE FROM role_bindings WHERE tenant_uid = $1 AND subject_kind = 'user' AND subject_uid = $2",
+            )
+            .bind(tenant.to_string())
+            .bind(uid.to_string()),
+        )
+        .await?;
         self.exec_one(
             sqlx::query("DELETE FROM users WHERE tenant_uid = $1 AND uid = $2")
                 .bind(tenant.to_string())

@@ -139,7 +139,6 @@ fn user(email: &str) -> NewUser {
         display_name: format!("Name of {email}"),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         must_change_password: false,
-        role: palisade_core::model::UserRole::Member,
     }
 }
 
@@ -605,7 +604,6 @@ async fn canaries_never_stored_in_clear(h: &Harness) {
             display_name: name.clone(),
             password_hash: None,
             must_change_password: true,
-            role: palisade_core::model::UserRole::Member,
         },
     )
     .await
@@ -817,7 +815,7 @@ async fn newer_schema_refused(h: &Harness) {
             err,
             StoreError::SchemaTooNew {
                 database: 999,
-                binary: 3
+                binary: 4
             }
         ),
         "{err}"

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use palisade_core::SystemClock;
 use palisade_core::audit::{AuditContext, AuditEntry};
-use palisade_core::model::{UserRole, UserStatus};
+use palisade_core::model::UserStatus;
+use palisade_core::rbac::{RoleName, RoleRef, Scope, Subject};
 use palisade_store::{KeyringHandle, NewUser, SqlStore, Store};
 use secrecy::ExposeSecret;
 
@@ -50,16 +51,63 @@ async fn hash(store: &SqlStore, pw: &secrecy::SecretString) -> anyhow::Result<St
     Ok(palisade_server::auth::hash_blocking(store.keys().get(), pw.clone()).await?)
 }
 
+/// The roles bound directly to a user, as `role` or `role@project`.
+async fn roles_of(
+    store: &SqlStore,
+    tenant: palisade_core::Uid,
+    user: palisade_core::Uid,
+) -> anyhow::Result<Vec<String>> {
+    let page = store
+        .list_bindings(
+            tenant,
+            palisade_store::BindingFilter {
+                subject: Some(Subject::User(user)),
+                ..Default::default()
+            },
+            palisade_store::PageRequest {
+                after: None,
+                limit: 500,
+            },
+        )
+        .await?;
+    let mut out = Vec::new();
+    for b in &page.items {
+        let name = match b.binding.role {
+            RoleRef::Builtin(r) => r.name().to_owned(),
+            RoleRef::Custom(u) => store.get_role(tenant, u).await?.name,
+        };
+        out.push(match b.binding.scope {
+            Scope::Tenant => name,
+            Scope::Project(p) => format!("{name}@{p}"),
+        });
+    }
+    Ok(out)
+}
+
 /// Runs one `admin user` command.
 pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UserCommand::Create { who, name, role } => {
-            let role = UserRole::parse(&role).context("role must be tenant-admin or member")?;
             let store = open(&who.server).await?;
             let tenant = store
                 .tenant_by_name(&who.tenant)
                 .await
                 .with_context(|| format!("tenant {:?}", who.tenant))?;
+            let role = match role.as_deref() {
+                None => None,
+                Some(name) => Some(match RoleName::parse(name).context(
+                    "--role must be a built-in role (e.g. tenant-admin) or a role name of the tenant",
+                )? {
+                    RoleName::Builtin(b) => (RoleRef::Builtin(b), b.name().to_owned()),
+                    RoleName::Custom(n) => {
+                        let r = store
+                            .role_by_name(tenant.uid, &n)
+                            .await
+                            .with_context(|| format!("role {n:?} of tenant {:?}", who.tenant))?;
+                        (RoleRef::Custom(r.uid), r.name)
+                    }
+                }),
+            };
             let pw = palisade_server::bootstrap::one_time_password()?;
             let password_hash = Some(hash(&store, &pw).await?);
             let mut tx = store.write(tenant.uid).await?;
@@ -71,16 +119,16 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                         display_name: name,
                         password_hash,
                         must_change_password: true,
-                        role,
                     },
                 )
                 .await?;
-            tx.commit(
-                cli_entry("user.create")
-                    .target("user", user.uid)
-                    .detail("role", role.as_str()),
-            )
-            .await?;
+            let mut entry = cli_entry("user.create").target("user", user.uid);
+            if let Some((role, label)) = role {
+                tx.create_binding(tenant.uid, Subject::User(user.uid), role, Scope::Tenant)
+                    .await?;
+                entry = entry.detail("role", label);
+            }
+            tx.commit(entry).await?;
             println!(
                 "created user {} ({}) in tenant {}",
                 user.uid, user.email, who.tenant
@@ -98,16 +146,21 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 after: None,
                 limit: 500,
             };
-            println!("{:<12}  {:<8}  {:<12}  email", "uid", "status", "role");
+            println!("{:<12}  {:<8}  {:<32}  roles", "uid", "status", "email");
             loop {
                 let got = store.list_users(t.uid, page).await?;
                 for u in &got.items {
+                    let roles = roles_of(&store, t.uid, u.uid).await?;
                     println!(
-                        "{:<12}  {:<8}  {:<12}  {}",
+                        "{:<12}  {:<8}  {:<32}  {}",
                         u.uid,
                         u.status.as_str(),
-                        u.role.as_str(),
-                        u.email
+                        u.email,
+                        if roles.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            roles.join(", ")
+                        }
                     );
                 }
                 match got.next {

@@ -57,9 +57,10 @@ pub enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// tenant-admin or member.
-        #[arg(long, default_value = "member")]
-        role: String,
+        /// A role to bind at tenant scope (built-in, e.g. tenant-admin,
+        /// or the tenant's own by name); none by default.
+        #[arg(long)]
+        role: Option<String>,
     },
     /// List the users of a tenant.
     List {

@@ -663,7 +663,7 @@ fn admin_user_lifecycle_from_the_cli() {
     ]);
     assert_ne!(out.code, 0);
     assert!(
-        out.stderr.contains("tenant-admin or member"),
+        out.stderr.contains("role \"root\" of tenant \"system\""),
         "{}",
         out.stderr
     );

@@ -1,18 +1,18 @@
-//! The authenticated caller. `Principal` (and `AdminPrincipal`) are axum
-//! extractors: a handler that takes one is authenticated, one that takes
-//! neither is public. The tenant scope of every call comes from here, never
-//! from the request's path or body.
+//! Authentication: a bearer credential becomes a [`Principal`]. The
+//! gateway (`crate::gateway`) calls [`authenticate`] for every non-public
+//! route and decides the route's permission; handlers get the principal from
+//! the gateway. The tenant scope of every call comes from here, never from
+//! the request's path or body.
 //!
 //! Accepted credentials: `Authorization: Bearer <access JWT>` (checked
 //! against its session on every request, so a revoked session stops at once)
 //! or `Authorization: Bearer pak.<tenant>.<key>.<secret>` (an API key, acting
 //! with its owner's permissions).
 
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use palisade_core::Uid;
 use palisade_core::audit::{ActorKind, AuditContext, AuditEntry, Outcome};
-use palisade_core::model::{UserRole, UserStatus};
+use palisade_core::model::UserStatus;
 use palisade_crypto::secret::ct_eq;
 use palisade_crypto::token::hash_bearer_secret;
 use palisade_proto::codes;
@@ -29,8 +29,6 @@ pub struct Principal {
     pub tenant: Uid,
     /// The user (for API keys: the key's owner).
     pub user: Uid,
-    /// The user's role.
-    pub role: UserRole,
     /// The session, for token logins.
     pub session: Option<Uid>,
     /// The API key, for key logins.
@@ -49,14 +47,6 @@ impl Principal {
         self.ctx.entry(action).tenant(self.tenant)
     }
 }
-
-/// A principal still allowed to reach only the MFA enrolment endpoints.
-#[derive(Debug, Clone)]
-pub struct EnrollingPrincipal(pub Principal);
-
-/// A principal with the tenant-admin role.
-#[derive(Debug, Clone)]
-pub struct AdminPrincipal(pub Principal);
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
@@ -77,9 +67,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     }
 }
 
-async fn user_state(state: &AppState, tenant: Uid, user: Uid) -> Result<UserRole, ApiError> {
-    match state.store.get_user(tenant, user).await {
-        Ok(u) if u.status == UserStatus::Active => Ok(u.role),
+async fn user_state(state: &AppState, tenant: Uid, user: Uid) -> Result<(), ApiError> {
+    match state.store.user_status(tenant, user).await {
+        Ok(UserStatus::Active) => Ok(()),
         Ok(_) => Err(ApiError::unauthorized(
             codes::USER_DISABLED,
             "the user is disabled",
@@ -155,7 +145,7 @@ async fn from_api_key(
             "the API key has expired",
         ));
     }
-    let role = user_state(state, tenant, key.user_uid).await?;
+    user_state(state, tenant, key.user_uid).await?;
     let ctx = AuditContext {
         actor_kind: ActorKind::ApiKey,
         actor_uid: Some(key.user_uid),
@@ -178,7 +168,6 @@ async fn from_api_key(
     Ok(Principal {
         tenant,
         user: key.user_uid,
-        role,
         session: None,
         api_key: Some(key_uid),
         amr: vec!["apikey".into()],
@@ -217,14 +206,13 @@ async fn from_access_token(
         return Err(malformed());
     }
     super::check_session_live(&session, now, &state.auth.cfg)?;
-    let role = user_state(state, tenant, user).await?;
+    user_state(state, tenant, user).await?;
     if now - session.last_seen_at > 60_000 {
         state.store.touch_session(tenant, sid, now).await?;
     }
     Ok(Principal {
         tenant,
         user,
-        role,
         session: Some(sid),
         api_key: None,
         amr: claims.amr,
@@ -233,7 +221,9 @@ async fn from_access_token(
     })
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+/// Authenticates the request's bearer credential (an access token checked
+/// against its live session, or an API key).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let token = bearer(parts)?;
     let base = crate::audit::request_context(parts);
     let principal = if token.starts_with("pak.") {
@@ -243,51 +233,4 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     };
     tracing::Span::current().record("tenant_uid", tracing::field::display(principal.tenant));
     Ok(principal)
-}
-
-impl FromRequestParts<AppState> for EnrollingPrincipal {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).await.map(EnrollingPrincipal)
-    }
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let p = authenticate(parts, state).await?;
-        if p.mfa_enrollment_pending {
-            return Err(ApiError::forbidden(
-                codes::MFA_ENROLLMENT_REQUIRED,
-                "this tenant requires MFA: enrol at /v1/me/mfa/totp first",
-            ));
-        }
-        Ok(p)
-    }
-}
-
-impl FromRequestParts<AppState> for AdminPrincipal {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let p = Principal::from_request_parts(parts, state).await?;
-        if p.role != UserRole::TenantAdmin {
-            let route = parts
-                .extensions
-                .get::<axum::extract::MatchedPath>()
-                .map(|m| m.as_str().to_owned())
-                .unwrap_or_default();
-            let entry = p
-                .entry("access.denied")
-                .outcome(Outcome::Denied)
-                .detail("method", parts.method.as_str())
-                .detail("route", route)
-                .detail("needs", "tenant-admin");
-            state.store.record(entry).await?;
-            return Err(ApiError::forbidden(
-                codes::FORBIDDEN,
-                "this needs the tenant-admin role",
-            ));
-        }
-        Ok(AdminPrincipal(p))
-    }
 }

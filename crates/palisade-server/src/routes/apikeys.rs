@@ -1,20 +1,18 @@
 //! `/v1/apikeys`: keys for automation. The secret is shown once and stored
-//! hashed; a key acts with its owner's permissions. Members manage their own
-//! keys; tenant admins see and revoke every key of the tenant.
+//! hashed; a key acts with its owner's permissions. Everyone manages their
+//! own keys; `apikey.list` and `apikey.delete` reach every key of the tenant.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use palisade_core::model::UserRole;
+use palisade_core::rbac::{Permission, Target};
 use palisade_crypto::token::{hash_bearer_secret, random_secret};
 use palisade_proto::auth::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, PageOf};
 use palisade_store::ApiKey;
 
-use super::users::{PageParams, path_uid};
+use super::{Caller, Paging, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::Principal;
-use crate::json::ValidJson;
+use crate::json::{Json, ValidJson, ValidQuery};
 
 fn view(k: &ApiKey) -> ApiKeyView {
     ApiKeyView {
@@ -31,13 +29,11 @@ fn view(k: &ApiKey) -> ApiKeyView {
 /// `POST /v1/apikeys`.
 pub async fn create(
     State(state): State<AppState>,
-    p: Principal,
+    c: Caller,
     ValidJson(body): ValidJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid("name must be 1 to 100 characters"));
-    }
+    let p = &c.principal;
+    let name = body.name.as_str().trim();
     let expires_at = match body.expires_in_days {
         None => None,
         Some(d) if (1..=3650).contains(&d) => {
@@ -82,10 +78,11 @@ pub async fn create(
 /// `GET /v1/apikeys`: own keys (tenant admins: all keys of the tenant).
 pub async fn list(
     State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<PageParams>,
+    c: Caller,
+    ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<ApiKeyView>>, ApiError> {
-    let owner = (p.role != UserRole::TenantAdmin).then_some(p.user);
+    let p = &c.principal;
+    let owner = (!c.may(Permission::ApikeyList, Target::Tenant)).then_some(p.user);
     let page = state
         .store
         .list_api_keys(p.tenant, owner, q.page()?)
@@ -99,11 +96,12 @@ pub async fn list(
 /// `DELETE /v1/apikeys/{uid}`: revokes a key.
 pub async fn revoke(
     State(state): State<AppState>,
-    p: Principal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let p = &c.principal;
     let uid = path_uid(&uid)?;
-    let owner = (p.role != UserRole::TenantAdmin).then_some(p.user);
+    let owner = (!c.may(Permission::ApikeyDelete, Target::Tenant)).then_some(p.user);
     let mut tx = state.store.write(p.tenant).await?;
     tx.revoke_api_key(p.tenant, uid, owner).await?;
     tx.commit(p.entry("apikey.delete").target("apikey", uid))

@@ -1,8 +1,7 @@
 //! `GET /v1/audit`: the caller's tenant's audit log, filtered and paged.
-//! Platform administrators (tenant admins of `system`) may name another
+//! Platform administrators (`tenant.get` on the platform) may name another
 //! tenant's log, including the kept log of a deleted tenant.
 
-use axum::Json;
 use axum::extract::State;
 use palisade_core::Uid;
 use palisade_core::audit::Outcome;
@@ -12,8 +11,8 @@ use serde::Deserialize;
 
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::AdminPrincipal;
-use crate::json::ValidQuery;
+use crate::gateway::Caller;
+use crate::json::{Json, ValidQuery};
 
 /// Query parameters of `GET /v1/audit`.
 #[derive(Debug, Deserialize)]
@@ -112,10 +111,11 @@ pub fn parse(q: &AuditQuery) -> Result<(AuditFilter, AuditPage), ApiError> {
 /// `GET /v1/audit`.
 pub async fn list(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     ValidQuery(q): ValidQuery<AuditQuery>,
 ) -> Result<Json<AuditPageView>, ApiError> {
     let (filter, page) = parse(&q)?;
+    let p = &c.principal;
     let tenant = match q.tenant.as_deref() {
         None => p.tenant,
         Some(t) => {
@@ -123,7 +123,11 @@ pub async fn list(
                 ApiError::invalid("tenant must be a UID (12 lowercase hex characters)")
             })?;
             // Another tenant's log is as invisible as a missing one.
-            if t != p.tenant && p.tenant != state.platform_tenant {
+            let platform = c.may(
+                palisade_core::rbac::Permission::TenantGet,
+                palisade_core::rbac::Target::Platform,
+            );
+            if t != p.tenant && !platform {
                 return Err(ApiError::not_found());
             }
             t

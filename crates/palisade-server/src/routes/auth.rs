@@ -1,6 +1,5 @@
 //! `/v1/auth/*` and the JWKS: login, MFA, refresh, logout, password change.
 
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -15,16 +14,15 @@ use palisade_proto::codes;
 use palisade_store::{RefreshOutcome, StoreError, Throttle, UserCredentials};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::client_ip;
 use crate::ApiError;
 use crate::app::AppState;
 use crate::audit::RequestContext;
-use crate::auth::principal::EnrollingPrincipal;
 use crate::auth::throttle::{delay_ms, too_many};
 use crate::auth::{
     MFA_AUDIENCE, MfaClaims, issue_session, new_refresh_token, refresh_token_tenant,
 };
-use crate::json::ValidJson;
+use crate::gateway::client_ip;
+use crate::json::{Json, ValidJson};
 
 const MAX_PASSWORD_BYTES: usize = 4096;
 
@@ -177,7 +175,7 @@ async fn refused(state: &AppState, entry: AuditEntry, err: ApiError) -> ApiError
     if let Err(e) = state.store.record(entry).await {
         return e.into();
     }
-    err
+    err.recorded()
 }
 
 /// `POST /v1/auth/login`.
@@ -466,7 +464,7 @@ pub async fn refresh(
 /// `POST /v1/auth/logout`: ends the caller's session.
 pub async fn logout(
     State(state): State<AppState>,
-    EnrollingPrincipal(p): EnrollingPrincipal,
+    p: crate::auth::principal::Principal,
 ) -> Result<StatusCode, ApiError> {
     let Some(sid) = p.session else {
         return Err(ApiError::invalid(

@@ -2,7 +2,6 @@
 //! code (which returns ten single-use recovery codes), disable with a code.
 //! Reachable while a tenant's MFA requirement is still pending.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use palisade_crypto::TotpSecret;
@@ -12,8 +11,8 @@ use palisade_proto::codes;
 
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::{EnrollingPrincipal, Principal};
-use crate::json::ValidJson;
+use crate::auth::principal::Principal;
+use crate::json::{Json, ValidJson};
 use palisade_core::audit::Outcome;
 use palisade_store::WriteTx;
 
@@ -23,7 +22,7 @@ pub const RECOVERY_CODES: usize = 10;
 /// `POST /v1/me/mfa/totp`.
 pub async fn enrol(
     State(state): State<AppState>,
-    EnrollingPrincipal(p): EnrollingPrincipal,
+    p: Principal,
 ) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
     if let Some(t) = state.store.get_totp(p.tenant, p.user).await?
         && t.confirmed
@@ -105,7 +104,7 @@ async fn wrong_code(state: &AppState, p: &Principal, action: &str) -> ApiError {
 /// `POST /v1/me/mfa/totp/confirm`: the first code turns the enrolment on.
 pub async fn confirm(
     State(state): State<AppState>,
-    EnrollingPrincipal(p): EnrollingPrincipal,
+    p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
     if state
@@ -155,7 +154,7 @@ pub async fn confirm(
 /// `POST /v1/me/mfa/totp/disable`: needs a current code or a recovery code.
 pub async fn disable(
     State(state): State<AppState>,
-    EnrollingPrincipal(p): EnrollingPrincipal,
+    p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.store.write(p.tenant).await?;

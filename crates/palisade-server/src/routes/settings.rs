@@ -1,15 +1,14 @@
-//! `/v1/settings/*`: the tenant's password policy and MFA requirement.
-//! Anyone authenticated may read them; changing them needs tenant-admin.
+//! `/v1/settings/*`: the tenant's password policy and MFA requirement
+//! (`settings.get` to read, `settings.update` to change).
 
-use axum::Json;
 use axum::extract::State;
 use palisade_core::PasswordPolicy;
 use palisade_proto::auth::MfaSetting;
 
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::{AdminPrincipal, Principal};
-use crate::json::ValidJson;
+use crate::auth::principal::Principal;
+use crate::json::{Json, ValidJson};
 
 /// `GET /v1/settings/password-policy`.
 pub async fn get_password_policy(
@@ -26,7 +25,7 @@ pub async fn get_password_policy(
 /// `PUT /v1/settings/password-policy`.
 pub async fn put_password_policy(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    p: Principal,
     ValidJson(policy): ValidJson<PasswordPolicy>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
     policy
@@ -59,7 +58,7 @@ pub async fn get_mfa(
 /// `PUT /v1/settings/mfa`.
 pub async fn put_mfa(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    p: Principal,
     ValidJson(body): ValidJson<MfaSetting>,
 ) -> Result<Json<MfaSetting>, ApiError> {
     let mut tx = state.store.write(p.tenant).await?;

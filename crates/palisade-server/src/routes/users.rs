@@ -1,57 +1,29 @@
-//! `/v1/me` and `/v1/users`: user lifecycle by tenant admins (create or
-//! invite, disable, enable, delete, reset password, revoke sessions, clear
-//! brute-force counters). Until role-based access control lands, managing
-//! users needs the tenant-admin role.
+//! `/v1/me` and `/v1/users`: user lifecycle (create, rename, disable,
+//! enable, delete, reset password, revoke sessions, clear counters) and the
+//! permissions explanation. Acting on another user's credentials or standing
+//! needs every permission that user holds (no one can take over a more
+//! powerful account).
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use palisade_core::Uid;
-use palisade_core::model::{UserRole, UserStatus};
+use palisade_core::model::UserStatus;
+use palisade_core::rbac::{
+    Grants, Permission, RoleName, RoleRef, Scope, Target, Via, check_covers, check_grantable,
+    explain, explain_ignored,
+};
 use palisade_proto::auth::{CreateUserRequest, PageOf, Revoked, UserView, UserWithPassword};
 use palisade_proto::codes;
-use palisade_store::{NewUser, PageRequest};
-use secrecy::ExposeSecret;
-use serde::Deserialize;
+use palisade_proto::resources::{
+    PermissionHeld, PermissionIgnored, PermissionsView, UpdateUserRequest,
+};
+use palisade_store::{NewUser, StoreError};
 
-use super::user_view;
+use super::{Caller, Paging, escalation, path_uid, user_view};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::auth::principal::{AdminPrincipal, Principal};
-use crate::json::ValidJson;
-
-/// Cursor pagination parameters.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageParams {
-    /// The `next` of the previous page.
-    pub after: Option<String>,
-    /// Page size (1–500, default 50).
-    pub limit: Option<u32>,
-}
-
-impl PageParams {
-    /// Validated page request.
-    pub fn page(&self) -> Result<PageRequest, ApiError> {
-        let after = self
-            .after
-            .as_deref()
-            .map(Uid::parse)
-            .transpose()
-            .map_err(|_| ApiError::invalid("after must be a UID (12 lowercase hex characters)"))?;
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=500).contains(&limit) {
-            return Err(ApiError::invalid("limit must be between 1 and 500"));
-        }
-        Ok(PageRequest { after, limit })
-    }
-}
-
-/// Parses a UID path parameter (anything else is 400).
-pub fn path_uid(raw: &str) -> Result<Uid, ApiError> {
-    Uid::parse(raw)
-        .map_err(|_| ApiError::invalid("the path UID must be 12 lowercase hex characters"))
-}
+use crate::auth::principal::Principal;
+use crate::json::{Json, ValidJson, ValidQuery};
 
 /// `GET /v1/me`.
 pub async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<UserView>, ApiError> {
@@ -63,10 +35,13 @@ pub async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<User
 /// `GET /v1/users`.
 pub async fn list(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
-    Query(q): Query<PageParams>,
+    c: Caller,
+    ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<UserView>>, ApiError> {
-    let page = state.store.list_users(p.tenant, q.page()?).await?;
+    let page = state
+        .store
+        .list_users(c.principal.tenant, q.page()?)
+        .await?;
     Ok(Json(PageOf {
         items: page.items.iter().map(user_view).collect(),
         next: page.next.map(|u| u.to_string()),
@@ -76,81 +51,153 @@ pub async fn list(
 /// `GET /v1/users/{uid}`.
 pub async fn get(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let uid = path_uid(&uid)?;
-    Ok(Json(user_view(&state.store.get_user(p.tenant, uid).await?)))
+    Ok(Json(user_view(
+        &state.store.get_user(c.principal.tenant, uid).await?,
+    )))
 }
 
-/// `POST /v1/users`: creates a user with a one-time password (shown once).
+/// Resolves a role name in the tenant: built-in, or the tenant's custom role.
+pub async fn resolve_role(
+    state: &AppState,
+    tenant: Uid,
+    name: &RoleName,
+) -> Result<(RoleRef, palisade_core::rbac::PermissionSet, String), ApiError> {
+    match name {
+        RoleName::Builtin(b) => Ok((RoleRef::Builtin(*b), b.permissions(), b.name().to_owned())),
+        RoleName::Custom(n) => match state.store.role_by_name(tenant, n).await {
+            Ok(r) => Ok((RoleRef::Custom(r.uid), r.permissions, r.name)),
+            Err(StoreError::NotFound) => Err(ApiError::invalid(
+                "role names neither a built-in role nor a role of this tenant",
+            )),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// `POST /v1/users`: creates a user with a one-time password (shown once),
+/// optionally bound to a role at tenant scope in the same change.
 pub async fn create(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     ValidJson(body): ValidJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserWithPassword>), ApiError> {
-    if body.display_name.trim().is_empty() || body.display_name.chars().count() > 200 {
-        return Err(ApiError::invalid("displayName must be 1 to 200 characters"));
-    }
-    let role = match body.role.as_deref() {
-        None => UserRole::Member,
-        Some(r) => UserRole::parse(r)
-            .ok_or_else(|| ApiError::invalid("role must be tenant-admin or member"))?,
+    let tenant = c.principal.tenant;
+    let role = match &body.role {
+        None => None,
+        Some(name) => {
+            let (role, perms, label) = resolve_role(&state, tenant, name).await?;
+            if !c.may(Permission::RolebindingCreate, Target::Tenant) {
+                return Err(crate::gateway::denied(Permission::RolebindingCreate));
+            }
+            check_grantable(&c.grants, perms, Scope::Tenant).map_err(escalation)?;
+            Some((role, label))
+        }
     };
     let password = crate::bootstrap::one_time_password().map_err(ApiError::internal)?;
     let hash = state.auth.hash_password(&password).await?;
-    let mut tx = state.store.write(p.tenant).await?;
+    let mut tx = state.store.write(tenant).await?;
     let user = tx
         .create_user(
-            p.tenant,
+            tenant,
             NewUser {
-                email: body.email,
-                display_name: body.display_name,
+                email: body.email.into_string(),
+                display_name: body.display_name.into_string(),
                 password_hash: Some(hash),
                 must_change_password: true,
-                role,
             },
         )
         .await?;
-    tx.commit(
-        p.entry("user.create")
-            .target("user", user.uid)
-            .detail("role", role.as_str()),
-    )
-    .await?;
+    let mut entry = c.principal.entry("user.create").target("user", user.uid);
+    if let Some((role, label)) = role {
+        let b = tx
+            .create_binding(
+                tenant,
+                palisade_core::rbac::Subject::User(user.uid),
+                role,
+                Scope::Tenant,
+            )
+            .await?;
+        entry = entry
+            .detail("role", label)
+            .detail("binding", b.binding.uid.to_string());
+    }
+    tx.commit(entry).await?;
     Ok((
         StatusCode::CREATED,
         Json(UserWithPassword {
             user: user_view(&user),
-            initial_password: password.expose_secret().to_owned(),
+            initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
         }),
     ))
 }
 
-fn not_self(p: &Principal, uid: Uid) -> Result<(), ApiError> {
-    if p.user == uid {
+/// The grants of another user of the caller's tenant.
+async fn grants_of(state: &AppState, c: &Caller, user: Uid) -> Result<Grants, ApiError> {
+    let rows = state.store.grants_of(c.principal.tenant, user).await?;
+    Ok(Grants::new(c.grants.is_platform_tenant(), rows))
+}
+
+/// Refuses acting on `target`'s credentials or standing: on oneself (use
+/// the self-service routes), or on a user who holds more than the caller.
+async fn guard_other(state: &AppState, c: &Caller, target: Uid) -> Result<(), ApiError> {
+    if c.principal.user == target {
         return Err(ApiError::forbidden(
             codes::FORBIDDEN,
             "administrators cannot disable, delete or reset themselves",
         ));
     }
-    Ok(())
+    state.store.get_user(c.principal.tenant, target).await?;
+    let theirs = grants_of(state, c, target).await?;
+    check_covers(&c.grants, &theirs).map_err(|m| {
+        ApiError::forbidden(
+            codes::PERMISSION_DENIED,
+            format!("this user holds permissions you do not hold ({m}); ask an administrator who holds them"),
+        )
+    })
+}
+
+/// `PATCH /v1/users/{uid}`: renames a user.
+pub async fn update(
+    State(state): State<AppState>,
+    c: Caller,
+    Path(uid): Path<String>,
+    ValidJson(body): ValidJson<UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let uid = path_uid(&uid)?;
+    let tenant = c.principal.tenant;
+    let mut tx = state.store.write(tenant).await?;
+    tx.set_display_name(tenant, uid, body.display_name.as_str())
+        .await?;
+    tx.commit(
+        c.principal
+            .entry("user.update")
+            .target("user", uid)
+            .detail("changed", "displayName"),
+    )
+    .await?;
+    Ok(Json(user_view(&state.store.get_user(tenant, uid).await?)))
 }
 
 /// `POST /v1/users/{uid}/disable`: refuses logins and ends sessions.
 pub async fn disable(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    not_self(&p, uid)?;
-    let mut tx = state.store.write(p.tenant).await?;
-    tx.set_user_status(p.tenant, uid, UserStatus::Disabled)
+    guard_other(&state, &c, uid).await?;
+    let tenant = c.principal.tenant;
+    let mut tx = state.store.write(tenant).await?;
+    tx.set_user_status(tenant, uid, UserStatus::Disabled)
         .await?;
-    let n = tx.revoke_user_sessions(p.tenant, uid, "disabled").await?;
+    let n = tx.revoke_user_sessions(tenant, uid, "disabled").await?;
     tx.commit(
-        p.entry("user.update")
+        c.principal
+            .entry("user.update")
             .target("user", uid)
             .detail("status", "disabled")
             .detail("sessionsRevoked", n),
@@ -162,15 +209,16 @@ pub async fn disable(
 /// `POST /v1/users/{uid}/enable`.
 pub async fn enable(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    let mut tx = state.store.write(p.tenant).await?;
-    tx.set_user_status(p.tenant, uid, UserStatus::Active)
-        .await?;
+    let tenant = c.principal.tenant;
+    let mut tx = state.store.write(tenant).await?;
+    tx.set_user_status(tenant, uid, UserStatus::Active).await?;
     tx.commit(
-        p.entry("user.update")
+        c.principal
+            .entry("user.update")
             .target("user", uid)
             .detail("status", "active"),
     )
@@ -181,14 +229,15 @@ pub async fn enable(
 /// `DELETE /v1/users/{uid}`.
 pub async fn delete(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    not_self(&p, uid)?;
-    let mut tx = state.store.write(p.tenant).await?;
-    tx.delete_user(p.tenant, uid).await?;
-    tx.commit(p.entry("user.delete").target("user", uid))
+    guard_other(&state, &c, uid).await?;
+    let tenant = c.principal.tenant;
+    let mut tx = state.store.write(tenant).await?;
+    tx.delete_user(tenant, uid).await?;
+    tx.commit(c.principal.entry("user.delete").target("user", uid))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -197,21 +246,23 @@ pub async fn delete(
 /// once), to be changed at next login; ends the user's sessions.
 pub async fn reset_password(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<Json<UserWithPassword>, ApiError> {
     let uid = path_uid(&uid)?;
-    not_self(&p, uid)?;
-    let user = state.store.get_user(p.tenant, uid).await?;
+    guard_other(&state, &c, uid).await?;
+    let tenant = c.principal.tenant;
+    let user = state.store.get_user(tenant, uid).await?;
     let password = crate::bootstrap::one_time_password().map_err(ApiError::internal)?;
     let hash = state.auth.hash_password(&password).await?;
-    let mut tx = state.store.write(p.tenant).await?;
-    tx.set_password(p.tenant, uid, &hash, true).await?;
+    let mut tx = state.store.write(tenant).await?;
+    tx.set_password(tenant, uid, &hash, true).await?;
     let n = tx
-        .revoke_user_sessions(p.tenant, uid, "password_reset")
+        .revoke_user_sessions(tenant, uid, "password_reset")
         .await?;
     tx.commit(
-        p.entry("user.reset-password")
+        c.principal
+            .entry("user.reset-password")
             .target("user", uid)
             .detail("sessionsRevoked", n),
     )
@@ -222,22 +273,24 @@ pub async fn reset_password(
     };
     Ok(Json(UserWithPassword {
         user: user_view(&user),
-        initial_password: password.expose_secret().to_owned(),
+        initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
     }))
 }
 
 /// `POST /v1/users/{uid}/sessions/revoke`: ends every session of the user.
 pub async fn revoke_sessions(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<Json<Revoked>, ApiError> {
     let uid = path_uid(&uid)?;
-    state.store.get_user(p.tenant, uid).await?;
-    let mut tx = state.store.write(p.tenant).await?;
-    let revoked = tx.revoke_user_sessions(p.tenant, uid, "admin").await?;
+    let tenant = c.principal.tenant;
+    state.store.get_user(tenant, uid).await?;
+    let mut tx = state.store.write(tenant).await?;
+    let revoked = tx.revoke_user_sessions(tenant, uid, "admin").await?;
     tx.commit(
-        p.entry("user.revoke-sessions")
+        c.principal
+            .entry("user.revoke-sessions")
             .target("user", uid)
             .detail("sessionsRevoked", revoked),
     )
@@ -248,22 +301,96 @@ pub async fn revoke_sessions(
 /// `POST /v1/users/{uid}/unlock`: clears the user's login and MFA counters.
 pub async fn unlock(
     State(state): State<AppState>,
-    AdminPrincipal(p): AdminPrincipal,
+    c: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    let user = state.store.get_user(p.tenant, uid).await?;
-    let tenant = state.store.get_tenant(p.tenant).await?;
-    let mut tx = state.store.write(p.tenant).await?;
+    let tenant = c.principal.tenant;
+    let user = state.store.get_user(tenant, uid).await?;
+    let tenant_row = state.store.get_tenant(tenant).await?;
+    let mut tx = state.store.write(tenant).await?;
     let n = tx
-        .throttle_clear_account(&state.auth.account_key(&tenant.name, &user.email))
+        .throttle_clear_account(&state.auth.account_key(&tenant_row.name, &user.email))
         .await?
         + tx.throttle_clear_account(&state.auth.mfa_key(uid)).await?;
     tx.commit(
-        p.entry("user.unlock")
+        c.principal
+            .entry("user.unlock")
             .target("user", uid)
             .detail("countersCleared", n),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/users/{uid}/permissions`: what the user may do and why. A user
+/// may always explain themselves; explaining someone else reveals their
+/// bindings and needs `rolebinding.list`.
+pub async fn permissions(
+    State(state): State<AppState>,
+    c: Caller,
+    Path(uid): Path<String>,
+) -> Result<Json<PermissionsView>, ApiError> {
+    let uid = path_uid(&uid)?;
+    let grants = if uid == c.principal.user {
+        c.grants.clone()
+    } else {
+        if !c.may(Permission::RolebindingList, Target::Tenant) {
+            return Err(crate::gateway::denied(Permission::RolebindingList));
+        }
+        state.store.get_user(c.principal.tenant, uid).await?;
+        std::sync::Arc::new(grants_of(&state, &c, uid).await?)
+    };
+    let at = |t: Target| match t {
+        Target::Platform => ("platform", None),
+        Target::Tenant => ("tenant", None),
+        Target::Project(p) => ("project", Some(p.to_string())),
+    };
+    let via = |v: Via| match v {
+        Via::Direct => None,
+        Via::Team(t) => Some(t.to_string()),
+    };
+    let mut effective = Vec::new();
+    for e in explain(&grants) {
+        for h in &e.holdings {
+            let (scope, project_uid) = at(h.at);
+            effective.push(PermissionHeld {
+                permission: e.permission.as_str().to_owned(),
+                description: e.description.to_owned(),
+                scope: scope.to_owned(),
+                project_uid,
+                binding_uid: h.binding.to_string(),
+                role: h.role.clone(),
+                via_team_uid: via(h.via),
+            });
+        }
+    }
+    let mut ignored = Vec::new();
+    for i in explain_ignored(&grants) {
+        for p in i.permissions.iter() {
+            ignored.push(PermissionIgnored {
+                permission: p.as_str().to_owned(),
+                binding_uid: i.binding.to_string(),
+                role: i.role.clone(),
+                reason: match i.reason {
+                    palisade_core::rbac::IgnoredReason::ProjectScope => {
+                        "a binding at project scope confers only project-level permissions"
+                    }
+                    palisade_core::rbac::IgnoredReason::NotPlatformTenant => {
+                        "platform permissions are conferred only in the platform tenant"
+                    }
+                    palisade_core::rbac::IgnoredReason::CustomRole => {
+                        "only the built-in platform-admin role confers platform permissions"
+                    }
+                    _ => "it does not apply at this binding's scope",
+                }
+                .to_owned(),
+            });
+        }
+    }
+    Ok(Json(PermissionsView {
+        user_uid: uid.to_string(),
+        effective,
+        ignored,
+    }))
 }

@@ -1,0 +1,346 @@
+//! Tenant resources and access control: users' profile changes, teams,
+//! roles, role bindings, projects, cloud accounts, clusters, tenants, and
+//! the permissions explanation.
+
+use palisade_core::Uid;
+use palisade_core::rbac::{PermissionSet, RoleName};
+use serde::{Deserialize, Serialize};
+
+use crate::fields::{Description, DisplayName, Email, Name};
+
+/// `PATCH /v1/users/{uid}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New display name.
+    pub display_name: DisplayName,
+}
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamView {
+    /// UID.
+    pub uid: String,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// `POST /v1/teams`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTeamRequest {
+    /// Name (a DNS label).
+    pub name: Name,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<Description>,
+}
+
+/// `PATCH /v1/teams/{uid}`, `PATCH /v1/projects/{projectUid}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescriptionRequest {
+    /// New description.
+    pub description: Description,
+}
+
+/// `POST /v1/teams/{uid}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamMemberRequest {
+    /// The user to add.
+    pub user_uid: Uid,
+}
+
+/// Members of a team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamMembersView {
+    /// User UIDs.
+    pub items: Vec<String>,
+}
+
+/// A role: built-in (no UID) or the tenant's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleView {
+    /// UID of a custom role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// True for the six built-in roles.
+    pub builtin: bool,
+    /// What it grants.
+    pub permissions: PermissionSet,
+}
+
+/// A page of roles: built-in roles first (on the first page), then custom ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolePage {
+    /// Roles.
+    pub items: Vec<RoleView>,
+    /// Cursor for `?after=`, absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `POST /v1/roles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    /// Name (a DNS label, not a built-in role's).
+    pub name: Name,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<Description>,
+    /// Permissions (tenant and project level).
+    pub permissions: PermissionSet,
+}
+
+/// `PATCH /v1/roles/{uid}`: absent fields stay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateRoleRequest {
+    /// New description.
+    #[serde(default)]
+    pub description: Option<Description>,
+    /// New permissions.
+    #[serde(default)]
+    pub permissions: Option<PermissionSet>,
+}
+
+/// Who a binding is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// A user.
+    User,
+    /// A team.
+    Team,
+}
+
+/// A role binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingView {
+    /// UID.
+    pub uid: String,
+    /// `user` or `team`.
+    pub subject_kind: SubjectKind,
+    /// The user or team.
+    pub subject_uid: String,
+    /// The role's name.
+    pub role: String,
+    /// The custom role's UID (absent for built-in roles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_uid: Option<String>,
+    /// The project, for a binding at one project's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_uid: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// `POST /v1/rolebindings` (and, without `projectUid`, `POST
+/// /v1/projects/{projectUid}/rolebindings`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBindingRequest {
+    /// `user` or `team`.
+    pub subject_kind: SubjectKind,
+    /// The user or team.
+    pub subject_uid: Uid,
+    /// A built-in role's name or the tenant's custom role's name.
+    pub role: RoleName,
+    /// Bind at this project's scope (absent: the whole tenant).
+    #[serde(default)]
+    pub project_uid: Option<Uid>,
+}
+
+/// A project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    /// UID.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// `POST /v1/projects`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    /// Name (a DNS label).
+    pub name: Name,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<Description>,
+}
+
+/// A cloud account (its credentials are never returned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudAccountView {
+    /// UID.
+    pub uid: String,
+    /// Project.
+    pub project_uid: String,
+    /// Name.
+    pub name: String,
+    /// Provider kind.
+    pub provider: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// Longest cloud credentials accepted, in bytes.
+pub const MAX_CREDENTIALS_BYTES: usize = 16 * 1024;
+
+/// `POST /v1/projects/{projectUid}/cloudaccounts`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCloudAccountRequest {
+    /// Name (a DNS label).
+    pub name: Name,
+    /// Provider kind (a DNS label: `aws`, `azure`, `gcp`, `vsphere`…).
+    pub provider: Name,
+    /// Credentials (write-only; sealed at rest; never returned).
+    pub credentials: String,
+}
+
+impl std::fmt::Debug for CreateCloudAccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCloudAccountRequest")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("credentials", &"***")
+            .finish()
+    }
+}
+
+/// A cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// UID.
+    pub uid: String,
+    /// Project.
+    pub project_uid: String,
+    /// Name.
+    pub name: String,
+    /// Cloud account it runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_account_uid: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// `POST /v1/projects/{projectUid}/clusters`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateClusterRequest {
+    /// Name (a DNS label).
+    pub name: Name,
+    /// A cloud account of the same project.
+    #[serde(default)]
+    pub cloud_account_uid: Option<Uid>,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    /// UID.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// `POST /v1/tenants`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// Name (a DNS label).
+    pub name: Name,
+    /// The first administrator's email.
+    pub admin_email: Email,
+}
+
+/// A new tenant: its first administrator's one-time password is shown once
+/// and must be changed at first login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCreated {
+    /// The tenant's UID.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// The first administrator's UID.
+    pub admin_uid: String,
+    /// The first administrator's one-time password.
+    pub admin_initial_password: String,
+}
+
+/// One permission a user holds, where, and through what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionHeld {
+    /// `resource.verb`.
+    pub permission: String,
+    /// What it allows.
+    pub description: String,
+    /// `platform`, `tenant` or `project`.
+    pub scope: String,
+    /// The project, for `project` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_uid: Option<String>,
+    /// The binding that grants it.
+    pub binding_uid: String,
+    /// The bound role.
+    pub role: String,
+    /// The team it comes through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_team_uid: Option<String>,
+}
+
+/// A permission a user's role carries but that does not apply, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionIgnored {
+    /// `resource.verb`.
+    pub permission: String,
+    /// The binding.
+    pub binding_uid: String,
+    /// The role.
+    pub role: String,
+    /// Why it does not apply.
+    pub reason: String,
+}
+
+/// `GET /v1/users/{uid}/permissions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionsView {
+    /// The user.
+    pub user_uid: String,
+    /// What they may do, and why.
+    pub effective: Vec<PermissionHeld>,
+    /// What their roles carry that does not apply, and why.
+    pub ignored: Vec<PermissionIgnored>,
+}

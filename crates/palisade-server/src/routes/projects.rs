@@ -1,0 +1,322 @@
+//! `/v1/projects` and each project's cloud accounts and clusters. The
+//! gateway has already found the route's project in the caller's tenant and
+//! decided the permission; a project the caller cannot see is 404.
+//! Cloud-account credentials are write-only: sealed at rest, never returned.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use palisade_core::model::{CloudAccount, Cluster, Project};
+use palisade_core::rbac::{Permission, ProjectVisibility, visible_projects};
+use palisade_proto::auth::PageOf;
+use palisade_proto::resources::{
+    CloudAccountView, ClusterView, CreateCloudAccountRequest, CreateClusterRequest,
+    CreateProjectRequest, DescriptionRequest, MAX_CREDENTIALS_BYTES, ProjectView,
+};
+use palisade_store::{NewCloudAccount, NewCluster};
+use secrecy::SecretString;
+
+use super::{Caller, Paging, path_uid};
+use crate::ApiError;
+use crate::app::AppState;
+use crate::json::{Json, ValidJson, ValidQuery};
+
+fn project_view(p: &Project) -> ProjectView {
+    ProjectView {
+        uid: p.uid.to_string(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        created_at: p.created_at,
+    }
+}
+
+fn account_view(a: &CloudAccount) -> CloudAccountView {
+    CloudAccountView {
+        uid: a.uid.to_string(),
+        project_uid: a.project_uid.to_string(),
+        name: a.name.clone(),
+        provider: a.provider.clone(),
+        created_at: a.created_at,
+    }
+}
+
+/// The API view of a cluster.
+pub fn cluster_view(c: &Cluster) -> ClusterView {
+    ClusterView {
+        uid: c.uid.to_string(),
+        project_uid: c.project_uid.to_string(),
+        name: c.name.clone(),
+        cloud_account_uid: c.cloud_account_uid.map(|u| u.to_string()),
+        created_at: c.created_at,
+    }
+}
+
+/// `GET /v1/projects`: every project with `project.list`; otherwise the
+/// projects the caller holds `project.get` on.
+pub async fn list(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidQuery(q): ValidQuery<Paging>,
+) -> Result<Json<PageOf<ProjectView>>, ApiError> {
+    let tenant = c.principal.tenant;
+    let page = q.page()?;
+    if c.may(Permission::ProjectList, palisade_core::rbac::Target::Tenant) {
+        let got = state.store.list_projects(tenant, page).await?;
+        return Ok(Json(PageOf {
+            items: got.items.iter().map(project_view).collect(),
+            next: got.next.map(|u| u.to_string()),
+        }));
+    }
+    let visible = visible_projects(&c.grants, Permission::ProjectGet);
+    let mut items = Vec::new();
+    let mut next = None;
+    if let ProjectVisibility::Only(set) = &visible {
+        // Few projects per caller: read each, in UID order, from the cursor.
+        let size = page.size() as usize;
+        for uid in set.iter().filter(|u| page.after.is_none_or(|a| **u > a)) {
+            if items.len() == size {
+                next = items.last().map(|p: &ProjectView| p.uid.clone());
+                break;
+            }
+            match state.store.get_project(tenant, *uid).await {
+                Ok(p) => items.push(project_view(&p)),
+                Err(palisade_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    } else if matches!(visible, ProjectVisibility::All) {
+        let got = state.store.list_projects(tenant, page).await?;
+        return Ok(Json(PageOf {
+            items: got.items.iter().map(project_view).collect(),
+            next: got.next.map(|u| u.to_string()),
+        }));
+    }
+    Ok(Json(PageOf { items, next }))
+}
+
+/// `POST /v1/projects`.
+pub async fn create(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidJson(body): ValidJson<CreateProjectRequest>,
+) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
+    let tenant = c.principal.tenant;
+    let description = body.description.as_ref().map(|d| d.as_str()).unwrap_or("");
+    let mut tx = state.store.write(tenant).await?;
+    let p = tx
+        .create_project(tenant, body.name.as_str(), description)
+        .await?;
+    tx.commit(
+        c.principal
+            .entry("project.create")
+            .target("project", p.uid)
+            .detail("name", p.name.clone()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(project_view(&p))))
+}
+
+/// `GET /v1/projects/{projectUid}`.
+pub async fn get(c: Caller) -> Result<Json<ProjectView>, ApiError> {
+    Ok(Json(project_view(c.project()?)))
+}
+
+/// `PATCH /v1/projects/{projectUid}`.
+pub async fn update(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidJson(body): ValidJson<DescriptionRequest>,
+) -> Result<Json<ProjectView>, ApiError> {
+    let tenant = c.principal.tenant;
+    let uid = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    let p = tx
+        .set_project_description(tenant, uid, body.description.as_str())
+        .await?;
+    tx.commit(
+        c.principal
+            .entry("project.update")
+            .target("project", uid)
+            .detail("changed", "description"),
+    )
+    .await?;
+    Ok(Json(project_view(&p)))
+}
+
+/// `DELETE /v1/projects/{projectUid}`: with its cloud accounts and clusters.
+pub async fn delete(State(state): State<AppState>, c: Caller) -> Result<StatusCode, ApiError> {
+    let tenant = c.principal.tenant;
+    let uid = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    tx.delete_project(tenant, uid).await?;
+    tx.commit(c.principal.entry("project.delete").target("project", uid))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/projects/{projectUid}/cloudaccounts`.
+pub async fn accounts(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidQuery(q): ValidQuery<Paging>,
+) -> Result<Json<PageOf<CloudAccountView>>, ApiError> {
+    let got = state
+        .store
+        .list_cloud_accounts(c.principal.tenant, c.project()?.uid, q.page()?)
+        .await?;
+    Ok(Json(PageOf {
+        items: got.items.iter().map(account_view).collect(),
+        next: got.next.map(|u| u.to_string()),
+    }))
+}
+
+/// `POST /v1/projects/{projectUid}/cloudaccounts`.
+pub async fn create_account(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidJson(body): ValidJson<CreateCloudAccountRequest>,
+) -> Result<(StatusCode, Json<CloudAccountView>), ApiError> {
+    if body.credentials.is_empty() || body.credentials.len() > MAX_CREDENTIALS_BYTES {
+        return Err(ApiError::invalid(format!(
+            "credentials: must be 1 to {MAX_CREDENTIALS_BYTES} bytes"
+        )));
+    }
+    let tenant = c.principal.tenant;
+    let project = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    let a = tx
+        .create_cloud_account(
+            tenant,
+            project,
+            NewCloudAccount {
+                name: body.name.as_str().to_owned(),
+                provider: body.provider.as_str().to_owned(),
+                credentials: SecretString::from(body.credentials),
+            },
+        )
+        .await?;
+    tx.commit(
+        c.principal
+            .entry("cloudaccount.create")
+            .target("cloudaccount", a.uid)
+            .detail("project", project.to_string())
+            .detail("provider", a.provider.clone()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(account_view(&a))))
+}
+
+/// `GET /v1/projects/{projectUid}/cloudaccounts/{uid}`.
+pub async fn account(
+    State(state): State<AppState>,
+    c: Caller,
+    Path((_, uid)): Path<(String, String)>,
+) -> Result<Json<CloudAccountView>, ApiError> {
+    let uid = path_uid(&uid)?;
+    let a = state
+        .store
+        .get_cloud_account(c.principal.tenant, c.project()?.uid, uid)
+        .await?;
+    Ok(Json(account_view(&a)))
+}
+
+/// `DELETE /v1/projects/{projectUid}/cloudaccounts/{uid}`.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    c: Caller,
+    Path((_, uid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let uid = path_uid(&uid)?;
+    let tenant = c.principal.tenant;
+    let project = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    tx.delete_cloud_account(tenant, project, uid).await?;
+    tx.commit(
+        c.principal
+            .entry("cloudaccount.delete")
+            .target("cloudaccount", uid)
+            .detail("project", project.to_string()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/projects/{projectUid}/clusters`.
+pub async fn clusters(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidQuery(q): ValidQuery<Paging>,
+) -> Result<Json<PageOf<ClusterView>>, ApiError> {
+    let got = state
+        .store
+        .list_clusters(c.principal.tenant, c.project()?.uid, q.page()?)
+        .await?;
+    Ok(Json(PageOf {
+        items: got.items.iter().map(cluster_view).collect(),
+        next: got.next.map(|u| u.to_string()),
+    }))
+}
+
+/// `POST /v1/projects/{projectUid}/clusters`.
+pub async fn create_cluster(
+    State(state): State<AppState>,
+    c: Caller,
+    ValidJson(body): ValidJson<CreateClusterRequest>,
+) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
+    let tenant = c.principal.tenant;
+    let project = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    let cl = tx
+        .create_cluster(
+            tenant,
+            project,
+            NewCluster {
+                name: body.name.as_str().to_owned(),
+                cloud_account_uid: body.cloud_account_uid,
+            },
+        )
+        .await?;
+    tx.commit(
+        c.principal
+            .entry("cluster.create")
+            .target("cluster", cl.uid)
+            .detail("project", project.to_string())
+            .detail("name", cl.name.clone()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(cluster_view(&cl))))
+}
+
+/// `GET /v1/projects/{projectUid}/clusters/{uid}`.
+pub async fn cluster(
+    State(state): State<AppState>,
+    c: Caller,
+    Path((_, uid)): Path<(String, String)>,
+) -> Result<Json<ClusterView>, ApiError> {
+    let uid = path_uid(&uid)?;
+    let cl = state
+        .store
+        .get_cluster(c.principal.tenant, c.project()?.uid, uid)
+        .await?;
+    Ok(Json(cluster_view(&cl)))
+}
+
+/// `DELETE /v1/projects/{projectUid}/clusters/{uid}`.
+pub async fn delete_cluster(
+    State(state): State<AppState>,
+    c: Caller,
+    Path((_, uid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let uid = path_uid(&uid)?;
+    let tenant = c.principal.tenant;
+    let project = c.project()?.uid;
+    let mut tx = state.store.write(tenant).await?;
+    tx.delete_cluster(tenant, project, uid).await?;
+    tx.commit(
+        c.principal
+            .entry("cluster.delete")
+            .target("cluster", uid)
+            .detail("project", project.to_string()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
