@@ -6,7 +6,9 @@
 //! The binary is `PALISADE_NATS_SERVER`, else `/usr/sbin/nats-server`, else
 //! `nats-server` on `PATH`. When none exists the caller skips (after a
 //! printed reason) — unless `PALISADE_REQUIRE_SERVICES=1`, when
-//! [`TestNats::start`] panics so CI cannot skip silently.
+//! [`TestNats::start`] panics so CI cannot skip silently. With
+//! `PALISADE_NATS_TRACE` set, the server logs every protocol line
+//! ([`TestNats::log`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,6 +124,20 @@ impl Events {
         }
     }
 
+    /// Waits up to `timeout` until at least `n` events contain `needle`.
+    pub async fn wait_count(&self, needle: &str, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.count(needle) >= n {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Number of events containing `needle` (case-insensitive).
     pub fn count(&self, needle: &str) -> usize {
         let needle = needle.to_ascii_lowercase();
@@ -129,6 +145,27 @@ impl Events {
             .iter()
             .filter(|e| e.to_ascii_lowercase().contains(&needle))
             .count()
+    }
+}
+
+/// A round trip through the server on `client`: a request to `subject`
+/// (which the client may publish to and nobody subscribes to) answered by
+/// the server's no-responders status. Everything the client sent before
+/// (subscriptions included) has then been processed. async-nats `flush`
+/// only empties the client's write buffer, which is not enough for a test
+/// that subscribes on one connection and publishes on another. The client
+/// must not hold another subscription matching its own reply subjects (the
+/// server sends the status to the first one it finds).
+#[allow(clippy::panic)]
+pub async fn round_trip(client: &Client, subject: String) {
+    match tokio::time::timeout(Duration::from_secs(5), client.request(subject, "".into())).await {
+        Err(_) => panic!("round trip timed out"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            if e.kind() != async_nats::RequestErrorKind::NoResponders {
+                panic!("round trip failed: {e}");
+            }
+        }
     }
 }
 
@@ -240,9 +277,12 @@ impl TestNats {
             std::fs::write(&config_file, text).map_err(|e| e.to_string())?;
             let log = dir.path().join("nats.log");
             let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-            let mut child = Command::new(bin)
-                .arg("-c")
-                .arg(&config_file)
+            let mut cmd = Command::new(bin);
+            cmd.arg("-c").arg(&config_file);
+            if std::env::var_os("PALISADE_NATS_TRACE").is_some() {
+                cmd.arg("-DV");
+            }
+            let mut child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log_file)
