@@ -359,6 +359,10 @@ mod tests {
             String::from_utf8(encode(&p).unwrap()).unwrap(),
             r#"{"jobUid":"000000000002","kind":{"type":"ping"}}"#
         );
+        assert_eq!(
+            decode::<Job>(br#"{"jobUid":"000000000002","kind":{"type":"ping"}}"#).unwrap(),
+            p
+        );
         let h = Heartbeat {
             agent_version: "0.1.0".into(),
             hostname: "node-1".into(),

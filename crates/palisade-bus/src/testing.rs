@@ -93,6 +93,30 @@ pub fn write_test_tls(dir: &Path) -> Result<TlsFiles, BusError> {
 pub struct Events(Arc<Mutex<Vec<String>>>);
 
 impl Events {
+    /// Adds an event callback recording into these events.
+    pub fn attach(&self, opts: ConnectOptions) -> ConnectOptions {
+        let sink = self.clone();
+        opts.event_callback(move |e: Event| {
+            let sink = sink.clone();
+            async move { sink.push(e.to_string()) }
+        })
+    }
+
+    /// Waits up to `timeout` until at least `n` events read exactly `text`
+    /// (e.g. `connected`, which `disconnected` also contains).
+    pub async fn wait_exact(&self, text: &str, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.all().iter().filter(|e| e.as_str() == text).count() >= n {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Everything recorded so far.
     pub fn all(&self) -> Vec<String> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
@@ -325,14 +349,11 @@ impl TestNats {
     /// observe disconnections instead of retrying through them).
     pub fn options(&self, creds: Credentials, inbox_prefix: &str) -> (ConnectOptions, Events) {
         let events = Events::default();
-        let sink = events.clone();
-        let opts = connect_options(SharedCredentials::new(creds), &self.ca_file, inbox_prefix)
-            .connection_timeout(Duration::from_secs(3))
-            .max_reconnects(Some(1))
-            .event_callback(move |e: Event| {
-                let sink = sink.clone();
-                async move { sink.push(e.to_string()) }
-            });
+        let opts = events.attach(
+            connect_options(SharedCredentials::new(creds), &self.ca_file, inbox_prefix)
+                .connection_timeout(Duration::from_secs(3))
+                .max_reconnects(Some(1)),
+        );
         (opts, events)
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_nats::{Client, ConnectErrorKind, Subscriber};
 use futures_util::StreamExt;
+use palisade_bus::client::{SharedCredentials, connect_options};
 use palisade_bus::jwt::{self, ClaimType, Claims, JWT_VERSION, Permission, User};
 use palisade_bus::operator::REVOKE_ALL;
 use palisade_bus::protocol::{self, Heartbeat, MessageContext};
@@ -619,4 +620,94 @@ async fn new_tenants_are_pushed_live_checked_and_deleted() {
     expect_refused(&nats, fresh, "deleted tenant").await;
     let srv_creds = tc.server_user_credentials(now(), 300).unwrap();
     expect_refused(&nats, srv_creds, "deleted tenant's server user").await;
+}
+
+#[tokio::test]
+async fn renewed_credentials_are_used_when_the_old_jwt_expires() {
+    provider();
+    let Some(nats) = TestNats::start().await else {
+        return;
+    };
+    let pusher = nats.pusher().await;
+    let ta = tenant(&nats, 0xa);
+    push_live(&nats, &pusher, &ta, &Revocations::new()).await;
+    let c = Uid::from_u64(0xe1);
+
+    // Credentials that expire in 2 s, shared with the connection.
+    let short = ta.issue_cluster_credentials(c, now(), 2).unwrap();
+    let key = short.key().unwrap();
+    let shared = SharedCredentials::new(short);
+    let events = Events::default();
+    let client = events
+        .attach(
+            connect_options(
+                shared.clone(),
+                &nats.ca_file,
+                &subjects::cluster_inbox_prefix(c),
+            )
+            .max_reconnects(Some(5)),
+        )
+        .connect(&nats.url)
+        .await
+        .unwrap();
+
+    // Renewal: a new JWT for the same key, swapped in while connected.
+    let renewed = ta
+        .cluster_user_jwt(c, key.public_key(), now(), 300)
+        .unwrap();
+    shared.replace(Credentials::new(renewed, &key).unwrap());
+
+    // The server cuts the connection when the first JWT expires; the
+    // reconnect signs in with the renewed one (second "connected").
+    assert!(
+        events.wait_for("expired", Duration::from_secs(6)).await,
+        "{:?}",
+        events.all()
+    );
+    assert!(
+        events.wait_exact("connected", 2, T).await,
+        "{:?}",
+        events.all()
+    );
+    sync_cluster(&client, c).await;
+}
+
+#[tokio::test]
+async fn slow_consumers_are_reported_not_silent() {
+    provider();
+    let Some(nats) = TestNats::start().await else {
+        return;
+    };
+    let pusher = nats.pusher().await;
+    let ta = tenant(&nats, 0xa);
+    push_live(&nats, &pusher, &ta, &Revocations::new()).await;
+    let c = Uid::from_u64(0xf1);
+    let creds = ta.issue_cluster_credentials(c, now(), 300).unwrap();
+    let (opts, events) = nats.options(creds, &subjects::cluster_inbox_prefix(c));
+    let agent = opts
+        .subscription_capacity(8)
+        .connect(&nats.url)
+        .await
+        .unwrap();
+    let mut jobs = agent
+        .subscribe(subjects::cluster_down_wildcard(c))
+        .await
+        .unwrap();
+    sync_cluster(&agent, c).await;
+
+    // The agent does not read while the server floods it.
+    let (srv, _) = server_user(&nats, &ta).await;
+    for i in 0..200u32 {
+        srv.publish(subjects::down(c, DownKind::Job), i.to_string().into())
+            .await
+            .unwrap();
+    }
+    srv.flush().await.unwrap();
+    assert!(
+        events.wait_for("slow consumer", T).await,
+        "{:?}",
+        events.all()
+    );
+    let kept = drain(&mut jobs, 1, Duration::from_millis(200)).await;
+    assert!(kept.len() < 200, "nothing was dropped: {}", kept.len());
 }
