@@ -215,6 +215,7 @@ mod tests {
                 payload: 0,
                 bearer_token: false,
                 issuer_account: String::new(),
+                tags: vec![],
                 claim_type: ClaimType::User,
                 version: JWT_VERSION,
             },

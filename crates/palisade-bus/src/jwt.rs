@@ -419,6 +419,10 @@ pub struct User {
     /// the account identity, issues the user).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub issuer_account: String,
+    /// Tags (lowercase `key:value` strings). Not permissions: nats-server
+    /// allows them on users of scoped signing keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Always [`ClaimType::User`].
     #[serde(rename = "type")]
     pub claim_type: ClaimType,
@@ -608,6 +612,7 @@ mod tests {
             payload: -1,
             bearer_token: false,
             issuer_account: String::new(),
+            tags: vec![],
             claim_type: ClaimType::User,
             version: JWT_VERSION,
         }

@@ -37,5 +37,5 @@ pub mod testing;
 pub use creds::Credentials;
 pub use error::BusError;
 pub use keys::{BusMasterSecret, NatsKey, OperatorKeys, TenantKeys};
-pub use operator::{Revocations, TenantLimits};
+pub use operator::{ClusterIdentity, Revocations, TenantLimits};
 pub use push::{Applied, PushReport, push_account_jwt};

@@ -61,6 +61,42 @@ pub const PUSHER_PUBLISH: [&str; 4] = [
 /// Inbox prefix of the pusher's connection (its only subscription rights).
 pub const PUSHER_INBOX_PREFIX: &str = "_INBOX.pusher";
 
+/// Tag prefix carrying the tenant UID in cluster user JWTs (so the agent
+/// knows its tenant from its credentials alone).
+pub const TENANT_TAG_PREFIX: &str = "palisade-tenant:";
+
+/// Who a cluster credential belongs to, read from its user JWT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    /// The tenant (from the `palisade-tenant:` tag).
+    pub tenant: Uid,
+    /// The cluster (the JWT's name).
+    pub cluster: Uid,
+}
+
+impl ClusterIdentity {
+    /// Reads the identity of cluster credentials: the name must be a
+    /// cluster UID and exactly one tag must carry the tenant UID.
+    pub fn of(creds: &Credentials) -> Result<Self, BusError> {
+        let claims = creds.claims()?;
+        let cluster = Uid::parse(&claims.name)
+            .map_err(|_| BusError::InvalidClaim("user JWT name is not a cluster UID"))?;
+        let mut tenants = claims
+            .nats
+            .tags
+            .iter()
+            .filter_map(|t| t.strip_prefix(TENANT_TAG_PREFIX));
+        let (Some(tenant), None) = (tenants.next(), tenants.next()) else {
+            return Err(BusError::InvalidClaim(
+                "user JWT does not carry exactly one tenant tag",
+            ));
+        };
+        let tenant =
+            Uid::parse(tenant).map_err(|_| BusError::InvalidClaim("tenant tag is not a UID"))?;
+        Ok(ClusterIdentity { tenant, cluster })
+    }
+}
+
 /// Per-tenant limits written into the tenant's account JWT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TenantLimits {
@@ -211,6 +247,7 @@ fn empty_user(issuer_account: &str) -> User {
         payload: 0,
         bearer_token: false,
         issuer_account: issuer_account.to_owned(),
+        tags: vec![],
         claim_type: ClaimType::User,
         version: JWT_VERSION,
     }
@@ -438,11 +475,9 @@ impl TenantKeys {
         verify_public_key(user_public_key, KeyKind::User)?;
         // The name is a Uid's Display: 12 lowercase hex characters, so the
         // template can only ever produce this cluster's subjects.
-        let mut c = Claims::new(
-            user_public_key,
-            cluster.to_string(),
-            empty_user(self.account_public_key()),
-        );
+        let mut user = empty_user(self.account_public_key());
+        user.tags = vec![format!("{TENANT_TAG_PREFIX}{}", self.tenant())];
+        let mut c = Claims::new(user_public_key, cluster.to_string(), user);
         c.exp = Some(now.saturating_add(ttl));
         jwt::encode(&mut c, &self.cluster_scope, now)
     }
@@ -544,6 +579,14 @@ mod tests {
         assert!(c.nats.permission_limits().is_empty());
         assert_eq!(c.exp, Some(NOW + 600));
         assert!(!c.nats.bearer_token);
+        assert_eq!(
+            ClusterIdentity::of(&creds).unwrap(),
+            ClusterIdentity {
+                tenant: Uid::from_u64(0xa1),
+                cluster: Uid::from_u64(0xc1)
+            }
+        );
+        assert!(ClusterIdentity::of(&t.server_user_credentials(NOW, 60).unwrap()).is_err());
         // Renewal keeps the key.
         let renewed = t
             .cluster_user_jwt(Uid::from_u64(0xc1), creds.public_key(), NOW + 300, 600)

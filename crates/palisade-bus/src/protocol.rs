@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::BusError;
-use crate::subjects::BusSubject;
+use crate::subjects::{BusSubject, Direction};
 
 /// Largest message body, bytes (the default nats-server `max_payload`).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -303,7 +303,8 @@ fn header_uid(headers: &HeaderMap, name: &'static str) -> Result<Uid, BusError> 
         .map_err(|_| BusError::Protocol(format!("header {name} is not a UID")))
 }
 
-/// Checks an incoming message: the subject is a Palisade bus subject, the
+/// Checks an incoming message: the subject is a Palisade bus subject of
+/// the `expected` direction (Palisade receives `Up`, agents `Down`), the
 /// three UID headers are present once each and well-formed, the cluster
 /// header names the subject's cluster, and the tenant header names
 /// `account_tenant` (the tenant whose account the receiving connection is
@@ -312,8 +313,14 @@ pub fn check_incoming(
     subject: &str,
     headers: Option<&HeaderMap>,
     account_tenant: Uid,
+    expected: Direction,
 ) -> Result<(BusSubject, MessageContext), BusError> {
     let s = BusSubject::parse(subject)?;
+    if s.kind.direction() != expected {
+        return Err(BusError::Protocol(
+            "message of the wrong direction for this receiver".to_owned(),
+        ));
+    }
     let h = headers.ok_or_else(|| BusError::Protocol("message has no headers".to_owned()))?;
     let ctx = MessageContext {
         request: header_uid(h, HEADER_REQUEST_UID)?,
@@ -427,20 +434,29 @@ mod tests {
             cluster,
         };
         let subject = subjects::up(cluster, UpKind::Heartbeat);
-        let (s, c) = check_incoming(&subject, Some(&ctx.headers()), tenant).unwrap();
+        let (s, c) = check_incoming(&subject, Some(&ctx.headers()), tenant, Direction::Up).unwrap();
         assert_eq!(s.cluster, cluster);
         assert_eq!(c, ctx);
 
         let other = subjects::up(Uid::from_u64(0xc2), UpKind::Heartbeat);
-        assert!(check_incoming(&other, Some(&ctx.headers()), tenant).is_err());
-        assert!(check_incoming(&subject, Some(&ctx.headers()), Uid::from_u64(0xb)).is_err());
-        assert!(check_incoming(&subject, None, tenant).is_err());
+        assert!(check_incoming(&other, Some(&ctx.headers()), tenant, Direction::Up).is_err());
+        assert!(
+            check_incoming(
+                &subject,
+                Some(&ctx.headers()),
+                Uid::from_u64(0xb),
+                Direction::Up
+            )
+            .is_err()
+        );
+        assert!(check_incoming(&subject, None, tenant, Direction::Up).is_err());
+        assert!(check_incoming(&subject, Some(&ctx.headers()), tenant, Direction::Down).is_err());
         let mut twice = ctx.headers();
         twice.append(HEADER_CLUSTER_UID, cluster.to_string());
-        assert!(check_incoming(&subject, Some(&twice), tenant).is_err());
+        assert!(check_incoming(&subject, Some(&twice), tenant, Direction::Up).is_err());
         let mut missing = HeaderMap::new();
         missing.insert(HEADER_TENANT_UID, tenant.to_string());
-        assert!(check_incoming(&subject, Some(&missing), tenant).is_err());
+        assert!(check_incoming(&subject, Some(&missing), tenant, Direction::Up).is_err());
     }
 
     proptest! {

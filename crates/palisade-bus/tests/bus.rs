@@ -16,9 +16,9 @@ use async_nats::{Client, ConnectErrorKind, Subscriber};
 use futures_util::StreamExt;
 use palisade_bus::client::{SharedCredentials, connect_options};
 use palisade_bus::jwt::{self, ClaimType, Claims, JWT_VERSION, Permission, User};
-use palisade_bus::operator::REVOKE_ALL;
+use palisade_bus::operator::{ClusterIdentity, REVOKE_ALL};
 use palisade_bus::protocol::{self, Heartbeat, MessageContext};
-use palisade_bus::subjects::{self, DownKind, SERVER_INBOX_PREFIX, UpKind};
+use palisade_bus::subjects::{self, Direction, DownKind, SERVER_INBOX_PREFIX, UpKind};
 use palisade_bus::testing::{Events, TestNats, now, round_trip};
 use palisade_bus::{
     Applied, BusError, BusMasterSecret, Credentials, OperatorKeys, Revocations, TenantKeys,
@@ -383,6 +383,7 @@ fn forged_user(
         payload: 0,
         bearer_token: false,
         issuer_account: issuer_account.to_owned(),
+        tags: vec![],
         claim_type: ClaimType::User,
         version: JWT_VERSION,
     };
@@ -556,14 +557,17 @@ async fn new_tenants_are_pushed_live_checked_and_deleted() {
         push_live(&nats, &pusher, &tc, &Revocations::new()).await,
         Applied::NotLoaded
     );
-    let (agent, agent_ev, _) = cluster(&nats, &tc, c1).await;
+    let (agent, agent_ev, agent_creds) = cluster(&nats, &tc, c1).await;
     let (srv, _) = server_user(&nats, &tc).await;
     let mut up = srv.subscribe(subjects::ALL_UP.to_owned()).await.unwrap();
     sync_server(&srv).await;
+    // The agent knows who it is from its credentials alone.
+    let me = ClusterIdentity::of(&agent_creds).unwrap();
+    assert_eq!((me.tenant, me.cluster), (tc.tenant(), c1));
     let ctx = MessageContext {
         request: Uid::from_u64(0x77),
-        tenant: tc.tenant(),
-        cluster: c1,
+        tenant: me.tenant,
+        cluster: me.cluster,
     };
     agent
         .publish_with_headers(
@@ -576,7 +580,8 @@ async fn new_tenants_are_pushed_live_checked_and_deleted() {
     agent.flush().await.unwrap();
     let m = tokio::time::timeout(T, up.next()).await.unwrap().unwrap();
     let (subject, got_ctx) =
-        protocol::check_incoming(&m.subject, m.headers.as_ref(), tc.tenant()).unwrap();
+        protocol::check_incoming(&m.subject, m.headers.as_ref(), tc.tenant(), Direction::Up)
+            .unwrap();
     assert_eq!(subject.cluster, c1);
     assert_eq!(got_ctx, ctx);
     let hb: Heartbeat = protocol::decode(&m.payload).unwrap();
