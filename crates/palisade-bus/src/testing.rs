@@ -1,7 +1,6 @@
 //! Test support (feature `testing`): a private nats-server started with the
-//! configuration [`nats_server_config`](crate::config::nats_server_config)
-//! writes, on a free loopback port, TLS from a throwaway CA, killed on
-//! drop. Not part of the stable API.
+//! configuration [`nats_server_config`] writes, on a free loopback port,
+//! with TLS from a throwaway CA, killed on drop. Not part of the stable API.
 //!
 //! The binary is `PALISADE_NATS_SERVER`, else `/usr/sbin/nats-server`, else
 //! `nats-server` on `PATH`. When none exists the caller skips (after a
