@@ -392,6 +392,33 @@ mod tests {
         assert_ne!(a1.cluster_scope.public_key(), a2.cluster_scope.public_key());
     }
 
+    /// Known-answer vectors, computed independently (Python: RFC 5869 HKDF
+    /// over `hmac`/`hashlib`, Ed25519 from `cryptography`, nkey base32 +
+    /// CRC-16 by hand). A change here changes every installation's account
+    /// names: it must be a deliberate, migrated change.
+    #[test]
+    fn derivation_known_answers() {
+        let m = master(1);
+        let op = OperatorKeys::derive(&m).unwrap();
+        let t = TenantKeys::derive(&m, Uid::from_u64(0xabc), 1).unwrap();
+        assert_eq!(
+            op.identity.public_key(),
+            "ODI7HB5UCZZWPRMFIRX7KZAKBBQR2GIJROKWAL7HLAWHZT3DV357X5DH"
+        );
+        assert_eq!(
+            op.system_account.public_key(),
+            "ADA2S35NDJH46T6QOVABVRY7HHBKI2JP5IMXHQUJKONT4CWJET2GHHXF"
+        );
+        assert_eq!(
+            t.account_public_key(),
+            "AA6ICFTEH3X7JH5KE3IQGUEXHOB3TJVTCOBBCVB3DU3PF33VCKDNGHIN"
+        );
+        assert_eq!(
+            t.server_user.public_key(),
+            "UDFG6POEBMDH2TIYRCIYPTQZZBZJ2EMDJKU467AEH5PFRRAHYGCDMQLO"
+        );
+    }
+
     #[test]
     fn labels_are_distinct() {
         let t = Uid::from_u64(0xabc);

@@ -526,6 +526,20 @@ mod tests {
         assert_eq!(c.exp, None);
     }
 
+    /// The operator JWT for master `[1; 32]` at 1 800 000 000, whose `jti`
+    /// (SHA-512/256 of the standard claims) and signature were checked
+    /// independently (Python `hashlib` and `cryptography`).
+    #[test]
+    fn operator_jwt_known_answer() {
+        let op = OperatorKeys::derive(&BusMasterSecret::from_bytes([1; 32])).unwrap();
+        assert_eq!(
+            op.operator_jwt(1_800_000_000).unwrap(),
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.\
+             eyJqdGkiOiJYUzUyR01TUEVWWkRDQVJYVkVWM1RWUUdVT1ZUMloyR1pEQkJLVk1IQk5RT1M0TVpISFBRIiwiaWF0IjoxODAwMDAwMDAwLCJpc3MiOiJPREk3SEI1VUNaWldQUk1GSVJYN0taQUtCQlFSMkdJSlJPS1dBTDdITEFXSFpUM0RWMzU3WDVESCIsIm5hbWUiOiJwYWxpc2FkZSIsInN1YiI6Ik9ESTdIQjVVQ1paV1BSTUZJUlg3S1pBS0JCUVIyR0lKUk9LV0FMN0hMQVdIWlQzRFYzNTdYNURIIiwibmF0cyI6eyJzaWduaW5nX2tleXMiOlsiT0RJV05IT0JQUzRaSUZaS0xXMk1DWjJPVlFDWjNFSENSUUNST0FEUkRHRFVZS0szT01STEpaRzQiXSwic3lzdGVtX2FjY291bnQiOiJBREEyUzM1TkRKSDQ2VDZRT1ZBQlZSWTdISEJLSTJKUDVJTVhIUVVKS09OVDRDV0pFVDJHSEhYRiIsInN0cmljdF9zaWduaW5nX2tleV91c2FnZSI6dHJ1ZSwidHlwZSI6Im9wZXJhdG9yIiwidmVyc2lvbiI6Mn19.\
+             ZLKdQ-4hO0WUjsYhGfoLDR8aX23Un7FuCuGUDNSbnv7GMPTMLV25eLSlaZXqHVF9mM5ADXfBNn4g0EGL-rmtDA"
+        );
+    }
+
     #[test]
     fn tenant_account_has_explicit_limits_and_only_scoped_keys() {
         let (op, t) = setup();
