@@ -286,7 +286,7 @@ impl TestNats {
         let mut last = String::new();
         for _attempt in 0..3 {
             let port = free_port().ok_or("no free port")?;
-            let params = ConfigParams::for_operator(
+            let mut params = ConfigParams::for_operator(
                 &operator,
                 now(),
                 "127.0.0.1",
@@ -295,6 +295,9 @@ impl TestNats {
                 tls.clone(),
             )
             .map_err(|e| e.to_string())?;
+            // A single server has no peer to fetch unknown accounts from:
+            // answer for them quickly.
+            params.resolver_timeout_ms = 500;
             let text = nats_server_config(&params).map_err(|e| e.to_string())?;
             let config_file = dir.path().join("nats.conf");
             std::fs::write(&config_file, text).map_err(|e| e.to_string())?;

@@ -638,8 +638,8 @@ async fn renewed_credentials_are_used_when_the_old_jwt_expires() {
     push_live(&nats, &pusher, &ta, &Revocations::new()).await;
     let c = Uid::from_u64(0xe1);
 
-    // Credentials that expire in 2 s, shared with the connection.
-    let short = ta.issue_cluster_credentials(c, now(), 2).unwrap();
+    // Credentials that expire in 3 s, shared with the connection.
+    let short = ta.issue_cluster_credentials(c, now(), 3).unwrap();
     let key = short.key().unwrap();
     let shared = SharedCredentials::new(short);
     let events = Events::default();
@@ -665,7 +665,7 @@ async fn renewed_credentials_are_used_when_the_old_jwt_expires() {
     // The server cuts the connection when the first JWT expires; the
     // reconnect signs in with the renewed one (second "connected").
     assert!(
-        events.wait_for("expired", Duration::from_secs(6)).await,
+        events.wait_for("expired", Duration::from_secs(8)).await,
         "{:?}",
         events.all()
     );
