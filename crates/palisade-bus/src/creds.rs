@@ -272,7 +272,14 @@ mod tests {
             (
                 text.replace(
                     &seed_line,
-                    &format!("{}A", &seed_line[..seed_line.len() - 1]),
+                    // Change one character of the key material: the CRC-16
+                    // checksum then fails.
+                    &format!(
+                        "{}{}{}",
+                        &seed_line[..20],
+                        if &seed_line[20..21] == "A" { 'B' } else { 'A' },
+                        &seed_line[21..]
+                    ),
                 ),
                 "the seed is not a valid nkey seed",
             ),

@@ -340,6 +340,36 @@ pub fn check_incoming(
     Ok((s, ctx))
 }
 
+/// Checks the reply subject of a request received on `subject` (e.g. a
+/// renewal): it must lie in the requesting cluster's inbox,
+/// `_INBOX.<cluster>.…`. nats-server does not check reply subjects against
+/// the requester's permissions, and Palisade's user may answer any request
+/// it receives, so without this check one cluster could have Palisade's
+/// answers delivered into another cluster's inbox.
+pub fn check_reply<'a>(subject: &BusSubject, reply: Option<&'a str>) -> Result<&'a str, BusError> {
+    let reply =
+        reply.ok_or_else(|| BusError::Protocol("request has no reply subject".to_owned()))?;
+    let prefix = crate::subjects::cluster_inbox_prefix(subject.cluster);
+    let rest = reply
+        .strip_prefix(prefix.as_str())
+        .and_then(|r| r.strip_prefix('.'))
+        .ok_or_else(|| {
+            BusError::Protocol("reply subject is not in the requesting cluster's inbox".to_owned())
+        })?;
+    if rest.is_empty()
+        || rest.len() > 128
+        || rest
+            .split('.')
+            .any(|t| t.is_empty() || t == "*" || t == ">")
+        || rest
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(BusError::Protocol("reply subject is malformed".to_owned()));
+    }
+    Ok(reply)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +487,28 @@ mod tests {
         let mut missing = HeaderMap::new();
         missing.insert(HEADER_TENANT_UID, tenant.to_string());
         assert!(check_incoming(&subject, Some(&missing), tenant, Direction::Up).is_err());
+    }
+
+    #[test]
+    fn replies_must_go_to_the_requesting_cluster() {
+        let c1 = Uid::from_u64(0xc1);
+        let s = BusSubject::parse(&subjects::up(c1, UpKind::Renew)).unwrap();
+        assert_eq!(
+            check_reply(&s, Some("_INBOX.0000000000c1.abc.def")).unwrap(),
+            "_INBOX.0000000000c1.abc.def"
+        );
+        for bad in [
+            None,
+            Some("_INBOX.0000000000c2.abc"),
+            Some("_INBOX.0000000000c1"),
+            Some("_INBOX.0000000000c1."),
+            Some("_INBOX.0000000000c1.>"),
+            Some("_INBOX.0000000000c1.a..b"),
+            Some("_INBOX.0000000000c1x.a"),
+            Some("palisade.c.0000000000c1.down.job"),
+        ] {
+            assert!(check_reply(&s, bad).is_err(), "{bad:?}");
+        }
     }
 
     proptest! {

@@ -350,8 +350,11 @@ async fn tenants_and_clusters_are_isolated() {
                 .await
                 .unwrap()
                 .unwrap();
-            let reply = m.reply.unwrap();
-            assert!(reply.starts_with(&format!("_INBOX.{a1_id}.")), "{reply}");
+            let subject = palisade_bus::subjects::BusSubject::parse(&m.subject).unwrap();
+            assert_eq!(subject.cluster, a1_id);
+            let reply = protocol::check_reply(&subject, m.reply.as_deref())
+                .unwrap()
+                .to_string();
             srv_a.publish(reply, "renewed".into()).await.unwrap();
             srv_a.flush().await.unwrap();
         }
