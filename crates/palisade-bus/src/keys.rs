@@ -41,6 +41,12 @@ impl BusMasterSecret {
         BusMasterSecret(Zeroizing::new(bytes))
     }
 
+    /// Wraps secret bytes already held in a zeroizing buffer (no copy left
+    /// behind).
+    pub fn from_zeroizing(bytes: Zeroizing<[u8; 32]>) -> Self {
+        BusMasterSecret(bytes)
+    }
+
     /// A fresh secret from the operating system's CSPRNG.
     pub fn generate() -> Result<Self, BusError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
@@ -183,7 +189,7 @@ impl NatsKey {
     }
 
     /// The encoded seed (`S…`), for a credentials file. Secret.
-    pub fn seed(&self) -> Result<SecretString, BusError> {
+    pub(crate) fn seed(&self) -> Result<SecretString, BusError> {
         let s = Zeroizing::new(self.kp.seed()?);
         Ok(SecretString::from(s.as_str()))
     }
@@ -233,24 +239,41 @@ enum Role<'a> {
     TenantServerUser(&'a Uid, u32),
 }
 
-/// The installation's operator-level keys.
+/// The installation's operator-level keys. The keys themselves stay inside
+/// this crate: callers get JWTs and credentials from the minting methods in
+/// [`crate::operator`], never a signing key to use as they please.
 #[derive(Debug)]
 pub struct OperatorKeys {
     /// Operator identity: self-signs the operator JWT and nothing else
     /// (the operator JWT sets `strict_signing_key_usage`).
-    pub identity: NatsKey,
+    pub(crate) identity: NatsKey,
     /// Operator signing key: signs every account JWT.
-    pub signing: NatsKey,
+    pub(crate) signing: NatsKey,
     /// The system account's identity (`$SYS`); its public key is the
     /// account's name.
-    pub system_account: NatsKey,
+    pub(crate) system_account: NatsKey,
     /// The system account's signing key: signs the pusher user.
-    pub system_signing: NatsKey,
+    pub(crate) system_signing: NatsKey,
     /// Palisade's user in the system account (pushes account JWTs).
-    pub system_user: NatsKey,
+    pub(crate) system_user: NatsKey,
 }
 
 impl OperatorKeys {
+    /// The operator's public key (its identity).
+    pub fn operator_public_key(&self) -> &str {
+        self.identity.public_key()
+    }
+
+    /// The operator signing key's public key (issuer of account JWTs).
+    pub fn signing_public_key(&self) -> &str {
+        self.signing.public_key()
+    }
+
+    /// The system account's public key.
+    pub fn system_account_public_key(&self) -> &str {
+        self.system_account.public_key()
+    }
+
     /// Derives the operator-level keys from the master secret.
     pub fn derive(master: &BusMasterSecret) -> Result<Self, BusError> {
         Ok(OperatorKeys {
@@ -278,12 +301,12 @@ pub struct TenantKeys {
     account: NatsKey,
     /// Scoped signing key for cluster users (`user_scope` template pinned
     /// to one cluster's subjects).
-    pub cluster_scope: NatsKey,
+    pub(crate) cluster_scope: NatsKey,
     /// Scoped signing key for Palisade's own user in the account.
-    pub server_scope: NatsKey,
+    pub(crate) server_scope: NatsKey,
     /// Palisade's own user in the account (derived, so every replica
     /// connects as the same user).
-    pub server_user: NatsKey,
+    pub(crate) server_user: NatsKey,
 }
 
 impl TenantKeys {
@@ -326,12 +349,31 @@ impl TenantKeys {
         self.account.public_key()
     }
 
+    /// The public key of the cluster-scoped signing key.
+    pub fn cluster_scope_public_key(&self) -> &str {
+        self.cluster_scope.public_key()
+    }
+
+    /// The public key of Palisade's own user in the account.
+    pub fn server_user_public_key(&self) -> &str {
+        self.server_user.public_key()
+    }
+
     /// The account identity key itself, for the negative test that a user
     /// it signs is refused. Not for production use: nothing may sign with it.
     #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn account_identity_for_tests(&self) -> &NatsKey {
         &self.account
+    }
+
+    /// The cluster-scoped signing key, for negative tests that forge user
+    /// JWTs with it. Not for production use: mint with
+    /// [`TenantKeys::issue_cluster_credentials`].
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn cluster_scope_for_tests(&self) -> &NatsKey {
+        &self.cluster_scope
     }
 }
 

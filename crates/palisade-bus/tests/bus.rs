@@ -432,7 +432,7 @@ async fn expired_revoked_foreign_and_unscoped_credentials_are_refused() {
     let user = palisade_bus::NatsKey::generate(palisade_bus::keys::KeyKind::User).unwrap();
     let creds = forged_user(
         &user,
-        &foreign.cluster_scope,
+        foreign.cluster_scope_for_tests(),
         ta.account_public_key(),
         &c1.to_string(),
         false,
@@ -450,7 +450,7 @@ async fn expired_revoked_foreign_and_unscoped_credentials_are_refused() {
     let user = palisade_bus::NatsKey::generate(palisade_bus::keys::KeyKind::User).unwrap();
     let creds = forged_user(
         &user,
-        &ta.cluster_scope,
+        ta.cluster_scope_for_tests(),
         ta.account_public_key(),
         &c1.to_string(),
         true,
