@@ -120,9 +120,15 @@ async fn request(
     }
 }
 
-/// Pushes an account JWT over `client` (a connection of a system-account
-/// user allowed to publish the update, lookup and info requests) and checks
-/// that it took effect, each request bounded by `timeout`.
+/// Pushes an account JWT over `client` and checks that it took effect,
+/// each request bounded by `timeout`.
+///
+/// `client` is the pusher's connection:
+/// [`client::connect_options`](crate::client::connect_options) with
+/// [`OperatorKeys::system_user_credentials`](crate::OperatorKeys::system_user_credentials)
+/// and [`PUSHER_INBOX_PREFIX`](crate::operator::PUSHER_INBOX_PREFIX) (the
+/// pusher may subscribe to nothing else, so replies to another inbox never
+/// arrive and the push times out).
 pub async fn push_account_jwt(
     client: &Client,
     token: &str,
