@@ -149,6 +149,8 @@ pub struct NatsKey {
 
 impl NatsKey {
     fn from_raw_seed(kind: KeyKind, seed: &Zeroizing<[u8; 32]>) -> Result<Self, BusError> {
+        // nkeys takes the seed by value: that stack copy is not wiped (the
+        // signing key nkeys keeps is, through ed25519-dalek's zeroize).
         let kp = KeyPair::new_from_raw(kind.nkeys_type(), **seed)
             .map_err(|_| BusError::KeyDerivation("nkeys refused the derived seed"))?;
         let public = kp.public_key();
