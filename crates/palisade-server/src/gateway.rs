@@ -81,8 +81,11 @@ pub struct Caller {
     pub principal: Principal,
     /// What they may do.
     pub grants: Arc<Grants>,
-    /// The project the route names, found in the caller's tenant.
-    pub project: Option<Project>,
+    /// The project the route names (`{projectUid}`). Its existence in the
+    /// caller's tenant is not checked when the caller may act on it: every
+    /// query of a project route filters by tenant and project, so a missing
+    /// or foreign project answers 404 there (see [`Caller::require_project`]).
+    pub project: Option<Uid>,
 }
 
 impl Caller {
@@ -91,11 +94,20 @@ impl Caller {
         self.grants.decide(permission, target).is_allowed()
     }
 
-    /// The route's project (for handlers of project routes).
-    pub fn project(&self) -> Result<&Project, ApiError> {
+    /// The route's project UID (for handlers of project routes).
+    pub fn project_uid(&self) -> Result<Uid, ApiError> {
         self.project
-            .as_ref()
             .ok_or_else(|| ApiError::internal("a project route ran without its project"))
+    }
+
+    /// The route's project, read from the store: 404 when it does not exist
+    /// in the caller's tenant (for handlers whose queries would otherwise
+    /// answer an empty list).
+    pub async fn require_project(&self, state: &AppState) -> Result<Project, ApiError> {
+        Ok(state
+            .store
+            .get_project(self.principal.tenant, self.project_uid()?)
+            .await?)
     }
 }
 
@@ -292,7 +304,7 @@ pub async fn gate(State(g): State<Gate>, req: Request, next: Next) -> Response {
                 .detail("status", status.as_u16())
                 .detail("reason", code);
             let entry = match &caller.project {
-                Some(p) => entry.detail("project", p.uid.to_string()),
+                Some(p) => entry.detail("project", p.to_string()),
                 None => entry,
             };
             if let Err(e) = g.state.store.record(entry).await {
@@ -336,11 +348,6 @@ async fn admit(state: &AppState, spec: &RouteSpec, parts: &mut Parts) -> Result<
         Level::Tenant => (Target::Tenant, None),
         Level::Project => {
             let uid = project_param(parts).await?;
-            let project = match state.store.get_project(principal.tenant, uid).await {
-                Ok(p) => p,
-                Err(StoreError::NotFound) => return Err(ApiError::not_found()),
-                Err(e) => return Err(e.into()),
-            };
             // A project the caller cannot see does not exist for them.
             if !grants
                 .decide(Permission::ProjectGet, Target::Project(uid))
@@ -348,10 +355,18 @@ async fn admit(state: &AppState, spec: &RouteSpec, parts: &mut Parts) -> Result<
             {
                 return Err(ApiError::not_found());
             }
-            (Target::Project(uid), Some(project))
+            (Target::Project(uid), Some(uid))
         }
     };
     if let Err(denial) = grants.decide(permission, target).into_result() {
+        // Missing and foreign projects are 404 whatever the caller holds.
+        if let Some(p) = project {
+            match state.store.get_project(principal.tenant, p).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => return Err(ApiError::not_found()),
+                Err(e) => return Err(e.into()),
+            }
+        }
         let entry = principal
             .entry(permission.as_str())
             .outcome(Outcome::Denied)

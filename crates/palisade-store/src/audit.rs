@@ -738,8 +738,9 @@ impl SqlStore {
             report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
             return Ok(report);
         }
-        // Checkpoints: each signed, none beyond the head.
-        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        // Checkpoints: each signed, none beyond the head; then the events,
+        // all in one snapshot.
+        let mut tx = self.begin_snapshot(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(
             "SELECT seq, hash, at, signature FROM audit_checkpoints WHERE tenant_uid = $1 ORDER BY seq",
         )

@@ -111,6 +111,13 @@ pub trait IdentityStore: Send + Sync {
     async fn password_history(&self, tenant: Uid, user: Uid, n: u32) -> Result<Vec<String>>;
     /// A session by UID.
     async fn get_session(&self, tenant: Uid, uid: Uid) -> Result<Session>;
+    /// A session and its user's status, in one read (the per-request check
+    /// of access tokens); `NotFound` when the session (or its user) is gone.
+    async fn session_and_status(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+    ) -> Result<(Session, palisade_core::model::UserStatus)>;
     /// Records activity (for the idle timeout).
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()>;
     /// A key and its secret hash, for authentication.
@@ -171,7 +178,7 @@ fn api_key_row(row: &AnyRow) -> Result<ApiKey> {
 impl SqlStore {
     async fn session_in(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut sqlx::AnyConnection,
         tenant: Uid,
         uid: &str,
     ) -> Result<Session> {
@@ -180,7 +187,7 @@ impl SqlStore {
         )))
         .bind(tenant.to_string())
         .bind(uid.to_owned())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
         session_row(&row)
@@ -228,6 +235,29 @@ impl IdentityStore for SqlStore {
         let s = self.session_in(&mut tx, tenant, &uid.to_string()).await?;
         tx.commit().await?;
         Ok(s)
+    }
+
+    async fn session_and_status(
+        &self,
+        tenant: Uid,
+        uid: Uid,
+    ) -> Result<(Session, palisade_core::model::UserStatus)> {
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let row = sqlx::query(
+            "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status \
+             FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid \
+             WHERE s.tenant_uid = $1 AND s.uid = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(uid.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        let status: String = row.try_get("status")?;
+        let status = palisade_core::model::UserStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("a user has status {status:?}")))?;
+        Ok((session_row(&row)?, status))
     }
 
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {

@@ -84,6 +84,43 @@ pub struct SqlStore {
     pub(crate) unaudited: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// A connection for reads (see [`SqlStore::begin_read`]).
+pub(crate) enum Reader {
+    /// SQLite: a pooled connection, no transaction.
+    Pooled(sqlx::pool::PoolConnection<Any>),
+    /// PostgreSQL: a transaction carrying the row-level-security scope.
+    Scoped(Transaction<'static, Any>),
+}
+
+impl std::ops::Deref for Reader {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            Reader::Pooled(c) => c,
+            Reader::Scoped(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            Reader::Pooled(c) => c,
+            Reader::Scoped(t) => t,
+        }
+    }
+}
+
+impl Reader {
+    /// Ends the read (commits the PostgreSQL transaction, which changed nothing).
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Reader::Pooled(_) => Ok(()),
+            Reader::Scoped(t) => Ok(t.commit().await?),
+        }
+    }
+}
+
 /// The scope a transaction runs in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Scope {
@@ -235,10 +272,22 @@ impl SqlStore {
         self.begin_mode(scope, true).await
     }
 
-    /// Begins a read-only transaction in `scope`. On SQLite it is deferred
-    /// (`BEGIN`): readers see a consistent snapshot without taking the write
-    /// lock, so they never queue behind writers' commits.
-    pub(crate) async fn begin_read(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
+    /// A connection for reads in `scope`. On SQLite it is a pooled
+    /// connection without a transaction (each statement sees committed
+    /// data; no `BEGIN`/`COMMIT` round trips on the hot path); on PostgreSQL
+    /// a transaction that sets the row-level-security scope. For several
+    /// statements that must see one snapshot, use [`Self::begin_snapshot`].
+    pub(crate) async fn begin_read(&self, scope: Scope) -> Result<Reader> {
+        match self.backend {
+            Backend::Sqlite => Ok(Reader::Pooled(self.pool.acquire().await?)),
+            Backend::Postgres => Ok(Reader::Scoped(self.begin_mode(scope, false).await?)),
+        }
+    }
+
+    /// A read-only transaction in `scope`: one consistent snapshot for
+    /// several statements. On SQLite it is deferred (`BEGIN`): readers never
+    /// take the write lock, so they never queue behind writers' commits.
+    pub(crate) async fn begin_snapshot(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
         self.begin_mode(scope, false).await
     }
 
@@ -351,7 +400,7 @@ impl SqlStore {
     /// Loads and unwraps a tenant's data key (the newest, or `version`).
     pub(crate) async fn tenant_key(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut sqlx::AnyConnection,
         tenant: Uid,
         version: Option<u32>,
     ) -> Result<(u32, Arc<palisade_crypto::Key32>)> {
@@ -366,13 +415,13 @@ impl SqlStore {
             )
             .bind(tenant.to_string())
             .bind(i64::from(v))
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?,
             None => sqlx::query(
                 "SELECT version, wrapped_key FROM tenant_keys WHERE tenant_uid = $1 ORDER BY version DESC LIMIT 1",
             )
             .bind(tenant.to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?,
         };
         let Some(row) = row else {
@@ -389,7 +438,7 @@ impl SqlStore {
     /// Opens a sealed field, loading the data key version it names.
     pub(crate) async fn open_field(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut sqlx::AnyConnection,
         tenant: Uid,
         table: &str,
         column: &str,
@@ -423,14 +472,14 @@ impl SqlStore {
 
 /// `NotFound` unless `project` belongs to `tenant`.
 pub(crate) async fn ensure_project(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sqlx::AnyConnection,
     tenant: Uid,
     project: Uid,
 ) -> Result<()> {
     sqlx::query("SELECT 1 FROM projects WHERE tenant_uid = $1 AND uid = $2")
         .bind(tenant.to_string())
         .bind(project.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
         .map(|_| ())
         .ok_or(StoreError::NotFound)

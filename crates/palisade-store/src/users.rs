@@ -4,8 +4,8 @@
 use palisade_core::Uid;
 use palisade_core::model::{User, UserStatus, validate_email};
 use palisade_crypto::email_index;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use crate::sealer::Sealer;
 use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
@@ -21,7 +21,7 @@ macro_rules! columns {
 impl SqlStore {
     async fn user_from_row(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut sqlx::AnyConnection,
         tenant: Uid,
         row: &AnyRow,
     ) -> Result<(User, Option<String>)> {

@@ -136,7 +136,15 @@ pub struct AuthState {
     hash_slots: Semaphore,
     /// Per-client-IP limiter of the auth endpoints.
     pub limiter: throttle::IpLimiter,
+    /// Access tokens whose signature was verified, by SHA-256 of the whole
+    /// token (signature included, so an entry cannot be forged): verifying
+    /// Ed25519 once per token rather than once per request. Time claims
+    /// and the session are still checked on every request.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<AccessClaims>>>,
 }
+
+/// Verified tokens kept at most (then the memo starts over).
+const VERIFIED_CAPACITY: usize = 16_384;
 
 impl std::fmt::Debug for AuthState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +175,7 @@ impl AuthState {
             dummy_hash,
             hash_slots: Semaphore::new(cores),
             limiter,
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -197,6 +206,45 @@ impl AuthState {
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
         Ok(ok && real)
+    }
+
+    /// Verifies an access token (signature, `kid`, `alg`, issuer, audience,
+    /// time claims) and returns its claims. A token seen before skips the
+    /// signature check but not the time checks.
+    pub fn verify_access(&self, token: &str, now_s: i64) -> Result<Arc<AccessClaims>, ApiError> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let cached = self.memo().get(&key).cloned();
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c: AccessClaims = self.tokens.verify(token, ACCESS_AUDIENCE, now_s)?;
+                let c = Arc::new(c);
+                let mut m = self.memo();
+                if m.len() >= VERIFIED_CAPACITY {
+                    m.clear();
+                }
+                m.insert(key, Arc::clone(&c));
+                c
+            }
+        };
+        // The same time rules as the full verification.
+        if claims.exp <= now_s {
+            return Err(palisade_crypto::token::TokenError::Expired.into());
+        }
+        if claims.iat > now_s + palisade_crypto::token::SKEW_S {
+            return Err(palisade_crypto::token::TokenError::NotYetValid.into());
+        }
+        Ok(claims)
+    }
+
+    fn memo(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Arc<AccessClaims>>> {
+        match self.verified.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
     /// Hashes a new password on the blocking pool.

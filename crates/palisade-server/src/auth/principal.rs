@@ -18,7 +18,6 @@ use palisade_crypto::token::hash_bearer_secret;
 use palisade_proto::codes;
 use palisade_store::{ApiKey, StoreError};
 
-use super::{ACCESS_AUDIENCE, AccessClaims};
 use crate::ApiError;
 use crate::app::AppState;
 
@@ -182,16 +181,13 @@ async fn from_access_token(
     base: &AuditContext,
 ) -> Result<Principal, ApiError> {
     let now = state.clock.now_ms();
-    let claims: AccessClaims = state
-        .auth
-        .tokens
-        .verify(token, ACCESS_AUDIENCE, now / 1000)?;
+    let claims = state.auth.verify_access(token, now / 1000)?;
     let malformed = || ApiError::unauthorized(codes::TOKEN_MALFORMED, "token claims are malformed");
     let tenant = Uid::parse(&claims.tid).map_err(|_| malformed())?;
     let user = Uid::parse(&claims.sub).map_err(|_| malformed())?;
     let sid = Uid::parse(&claims.sid).map_err(|_| malformed())?;
-    let session = match state.store.get_session(tenant, sid).await {
-        Ok(s) => s,
+    let (session, status) = match state.store.session_and_status(tenant, sid).await {
+        Ok(found) => found,
         Err(StoreError::NotFound) => {
             // Sessions go with their user: name the more specific cause.
             user_state(state, tenant, user).await?;
@@ -206,7 +202,12 @@ async fn from_access_token(
         return Err(malformed());
     }
     super::check_session_live(&session, now, &state.auth.cfg)?;
-    user_state(state, tenant, user).await?;
+    if status != UserStatus::Active {
+        return Err(ApiError::unauthorized(
+            codes::USER_DISABLED,
+            "the user is disabled",
+        ));
+    }
     if now - session.last_seen_at > 60_000 {
         state.store.touch_session(tenant, sid, now).await?;
     }
@@ -215,7 +216,7 @@ async fn from_access_token(
         user,
         session: Some(sid),
         api_key: None,
-        amr: claims.amr,
+        amr: claims.amr.clone(),
         mfa_enrollment_pending: claims.mfa_enroll,
         ctx: base.as_user(user, Some(sid)),
     })

@@ -166,7 +166,7 @@ pub async fn project_list(
     c: Caller,
     ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<BindingView>>, ApiError> {
-    let project = c.project()?.uid;
+    let project = c.require_project(&state).await?.uid;
     let page = state
         .store
         .list_bindings(
@@ -188,7 +188,7 @@ pub async fn project_create(
     c: Caller,
     ValidJson(body): ValidJson<CreateBindingRequest>,
 ) -> Result<(StatusCode, Json<BindingView>), ApiError> {
-    let project = c.project()?.uid;
+    let project = c.require_project(&state).await?.uid;
     if body.project_uid.is_some_and(|p| p != project) {
         return Err(ApiError::invalid(
             "projectUid, when given, must be the project of the path",
@@ -211,6 +211,6 @@ pub async fn project_delete(
     Path((_, uid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
-    let project = c.project()?.uid;
+    let project = c.project_uid()?;
     unbind(&state, &c, uid, Some(project), "projectbinding.delete").await
 }

@@ -116,8 +116,8 @@ pub async fn create(
 }
 
 /// `GET /v1/projects/{projectUid}`.
-pub async fn get(c: Caller) -> Result<Json<ProjectView>, ApiError> {
-    Ok(Json(project_view(c.project()?)))
+pub async fn get(State(state): State<AppState>, c: Caller) -> Result<Json<ProjectView>, ApiError> {
+    Ok(Json(project_view(&c.require_project(&state).await?)))
 }
 
 /// `PATCH /v1/projects/{projectUid}`.
@@ -127,7 +127,7 @@ pub async fn update(
     ValidJson(body): ValidJson<DescriptionRequest>,
 ) -> Result<Json<ProjectView>, ApiError> {
     let tenant = c.principal.tenant;
-    let uid = c.project()?.uid;
+    let uid = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     let p = tx
         .set_project_description(tenant, uid, body.description.as_str())
@@ -145,7 +145,7 @@ pub async fn update(
 /// `DELETE /v1/projects/{projectUid}`: with its cloud accounts and clusters.
 pub async fn delete(State(state): State<AppState>, c: Caller) -> Result<StatusCode, ApiError> {
     let tenant = c.principal.tenant;
-    let uid = c.project()?.uid;
+    let uid = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_project(tenant, uid).await?;
     tx.commit(c.principal.entry("project.delete").target("project", uid))
@@ -159,9 +159,10 @@ pub async fn accounts(
     c: Caller,
     ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<CloudAccountView>>, ApiError> {
+    let project = c.require_project(&state).await?.uid;
     let got = state
         .store
-        .list_cloud_accounts(c.principal.tenant, c.project()?.uid, q.page()?)
+        .list_cloud_accounts(c.principal.tenant, project, q.page()?)
         .await?;
     Ok(Json(PageOf {
         items: got.items.iter().map(account_view).collect(),
@@ -181,7 +182,7 @@ pub async fn create_account(
         )));
     }
     let tenant = c.principal.tenant;
-    let project = c.project()?.uid;
+    let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     let a = tx
         .create_cloud_account(
@@ -214,7 +215,7 @@ pub async fn account(
     let uid = path_uid(&uid)?;
     let a = state
         .store
-        .get_cloud_account(c.principal.tenant, c.project()?.uid, uid)
+        .get_cloud_account(c.principal.tenant, c.project_uid()?, uid)
         .await?;
     Ok(Json(account_view(&a)))
 }
@@ -227,7 +228,7 @@ pub async fn delete_account(
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
-    let project = c.project()?.uid;
+    let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_cloud_account(tenant, project, uid).await?;
     tx.commit(
@@ -246,9 +247,10 @@ pub async fn clusters(
     c: Caller,
     ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<ClusterView>>, ApiError> {
+    let project = c.require_project(&state).await?.uid;
     let got = state
         .store
-        .list_clusters(c.principal.tenant, c.project()?.uid, q.page()?)
+        .list_clusters(c.principal.tenant, project, q.page()?)
         .await?;
     Ok(Json(PageOf {
         items: got.items.iter().map(cluster_view).collect(),
@@ -263,7 +265,7 @@ pub async fn create_cluster(
     ValidJson(body): ValidJson<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     let tenant = c.principal.tenant;
-    let project = c.project()?.uid;
+    let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     let cl = tx
         .create_cluster(
@@ -295,7 +297,7 @@ pub async fn cluster(
     let uid = path_uid(&uid)?;
     let cl = state
         .store
-        .get_cluster(c.principal.tenant, c.project()?.uid, uid)
+        .get_cluster(c.principal.tenant, c.project_uid()?, uid)
         .await?;
     Ok(Json(cluster_view(&cl)))
 }
@@ -308,7 +310,7 @@ pub async fn delete_cluster(
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
-    let project = c.project()?.uid;
+    let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_cluster(tenant, project, uid).await?;
     tx.commit(
