@@ -542,7 +542,8 @@ fn head_row(row: &AnyRow) -> Result<LogHead> {
 
 impl SqlStore {
     /// Gives every tenant without a log head its signed, empty head (for
-    /// tenants created before the audit log existed). Run at start.
+    /// tenants created before the audit log existed). Run only by the open
+    /// that applies the audit log's migration (see `SqlStore::open`).
     pub(crate) async fn ensure_log_heads(&self) -> Result<()> {
         let mut tx = self.write_in(Scope::Platform).await?;
         let rows = sqlx::query(
