@@ -156,7 +156,7 @@ async fn throughput(store: &SqlStore, backend: &str, spread: bool) {
     // Warm-up (not counted): connections, statement caches, key cache.
     for unaudited in [false, true] {
         store.set_unaudited_for_bench(unaudited);
-        batch(store, tenant_list, tasks, ops, "warm").await;
+        batch(store, tenant_list, tasks, ops, &format!("warm-{unaudited}")).await;
     }
     let (mut on, mut off) = ((0usize, 0.0f64), (0usize, 0.0f64));
     let mut ratios = Vec::new();
