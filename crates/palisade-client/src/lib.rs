@@ -66,6 +66,7 @@ fn roots_from_pem(ca_pem: &[u8]) -> Result<rustls::RootCertStore, ClientError> {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    user_agent: Option<reqwest::header::HeaderValue>,
 }
 
 impl Client {
@@ -111,12 +112,30 @@ impl Client {
         Ok(Client {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
+            user_agent: None,
         })
+    }
+
+    /// The same client sending `User-Agent: ua` on every request (the
+    /// server records it, bounded, in audit events).
+    pub fn with_user_agent(mut self, ua: &str) -> Result<Self, ClientError> {
+        let value = reqwest::header::HeaderValue::from_str(ua)
+            .map_err(|_| ClientError::Unexpected("the user agent is not a header value".into()))?;
+        self.user_agent = Some(value);
+        Ok(self)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.user_agent {
+            Some(ua) => req.header(reqwest::header::USER_AGENT, ua.clone()),
+            None => req,
+        }
     }
 
     /// `GET path` decoded as `T`, or the API error.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Answer<T>, ClientError> {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await?;
+        let resp = self.request(reqwest::Method::GET, path).send().await?;
         Self::decode(resp).await
     }
 
@@ -129,7 +148,7 @@ impl Client {
         token: Option<&str>,
         body: Option<&B>,
     ) -> Result<Answer<T>, ClientError> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.request(method, path);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

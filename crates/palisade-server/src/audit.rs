@@ -422,12 +422,22 @@ pub struct ArchiveSummary {
 /// Verifies a sealed archive: the seal's digest and signature, the header,
 /// and the chain of every event in it. The error names the first problem.
 pub fn verify_archive(text: &str, verifier: &AuditVerifier) -> Result<ArchiveSummary, String> {
-    let Some(body_end) = text.trim_end_matches('\n').rfind('\n').map(|i| i + 1) else {
+    // Exactly as written: the seal line last, ended by one newline, in its
+    // written form — so that no byte of the file can change unnoticed.
+    let (Some(sealed), Some(body_end)) = (
+        text.strip_suffix('\n'),
+        text.strip_suffix('\n')
+            .and_then(|t| t.rfind('\n'))
+            .map(|i| i + 1),
+    ) else {
         return Err("the archive has no seal line".into());
     };
-    let (body, seal_text) = text.split_at(body_end);
-    let seal: SealLine = serde_json::from_str(seal_text.trim_end())
-        .map_err(|_| "the last line is not a seal".to_owned())?;
+    let (body, seal_text) = sealed.split_at(body_end);
+    let seal: SealLine =
+        serde_json::from_str(seal_text).map_err(|_| "the last line is not a seal".to_owned())?;
+    if serde_json::to_string(&seal).ok().as_deref() != Some(seal_text) {
+        return Err("the seal line is not as it was written (it was modified)".into());
+    }
     let digest: [u8; 32] = Sha256::digest(body.as_bytes()).into();
     if hex::encode(digest) != seal.seal.sha256 {
         return Err("the archive's content does not match its seal (it was modified)".into());
@@ -442,6 +452,9 @@ pub fn verify_archive(text: &str, verifier: &AuditVerifier) -> Result<ArchiveSum
         .ok_or_else(|| "the first line is not an archive header".to_owned())?;
     if header.format != "palisade-audit-archive" || header.version != 1 {
         return Err("unknown archive format".into());
+    }
+    if header.from_seq < 1 || header.to_seq < header.from_seq {
+        return Err("the header's range of events is invalid".into());
     }
     let mut prev = chain::from_hex(&header.prev_hash)
         .ok_or_else(|| "the header's previous hash is malformed".to_owned())?;
@@ -461,7 +474,9 @@ pub fn verify_archive(text: &str, verifier: &AuditVerifier) -> Result<ArchiveSum
             return Err(format!("event #{} ({}) does not verify", e.seq, e.uid));
         }
         prev = hash;
-        expected += 1;
+        expected = expected
+            .checked_add(1)
+            .ok_or_else(|| "the archive's event numbers overflow".to_owned())?;
         count += 1;
     }
     if expected - 1 != header.to_seq || chain::to_hex(&prev) != header.last_hash {
@@ -647,6 +662,155 @@ mod tests {
         let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
         assert!(verify_archive(&cut, &v).is_err());
         assert!(verify_archive("", &v).is_err());
+    }
+
+    /// Sealed (so only the checks behind the seal can refuse it) archive
+    /// text: `header` then `events`, one JSON line each.
+    fn sealed(signer: &AuditSigner, header: &ArchiveHeader, events: &[AuditEvent]) -> String {
+        let mut body = serde_json::to_string(header).unwrap() + "\n";
+        for e in events {
+            body += &(serde_json::to_string(e).unwrap() + "\n");
+        }
+        let digest: [u8; 32] = Sha256::digest(body.as_bytes()).into();
+        let seal = SealLine {
+            seal: Seal {
+                sha256: hex::encode(digest),
+                signature: signer.sign_archive(&digest),
+            },
+        };
+        body + &serde_json::to_string(&seal).unwrap() + "\n"
+    }
+
+    #[test]
+    fn impossible_ranges_are_refused_without_overflow() {
+        let (mut evs, keyring) = events(1);
+        let signer = AuditSigner::from_keyring(&keyring).unwrap();
+        let v = signer.verifier();
+        // One intact event numbered i64::MAX.
+        let genesis = chain::genesis(evs[0].tenant_uid);
+        evs[0].seq = i64::MAX;
+        evs[0].hash = chain::to_hex(&chain::link(&genesis, &evs[0].canonical_bytes()));
+        let header = ArchiveHeader {
+            format: "palisade-audit-archive".into(),
+            version: 1,
+            installation_uid: keyring.installation_uid().to_string(),
+            tenant_uid: evs[0].tenant_uid.to_string(),
+            from_seq: i64::MAX,
+            to_seq: i64::MAX,
+            prev_hash: chain::to_hex(&genesis),
+            last_hash: evs[0].hash.clone(),
+            created_at: 1,
+        };
+        let err = verify_archive(&sealed(&signer, &header, &evs), &v).unwrap_err();
+        assert!(err.contains("overflow"), "{err}");
+        for (from, to) in [(i64::MIN, i64::MIN), (0, 5), (3, 2), (1, i64::MIN)] {
+            let h = ArchiveHeader {
+                from_seq: from,
+                to_seq: to,
+                ..header.clone()
+            };
+            let err = verify_archive(&sealed(&signer, &h, &[]), &v).unwrap_err();
+            assert!(err.contains("range"), "{from}..{to}: {err}");
+        }
+        // The helper seals what write_archive would have written.
+        let (evs, _) = events(3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 7).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let h: ArchiveHeader = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(sealed(&signer, &h, &evs), text);
+    }
+
+    /// Every bit of a sealed archive, flipped alone, and every byte turned
+    /// into whitespace, is noticed (the file is what was sealed, to the byte).
+    #[test]
+    fn every_flipped_bit_and_whitespace_byte_is_detected() {
+        let (evs, keyring) = events(2);
+        let signer = AuditSigner::from_keyring(&keyring).unwrap();
+        let v = signer.verifier();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 1).unwrap();
+        let original = std::fs::read(&path).unwrap();
+        let mut tried = 0;
+        for i in 0..original.len() {
+            let masks = (0..8).map(|b| 1u8 << b);
+            let spaces = [b' ', b'\t', b'\r', b'\n', 0x0b, 0x0c].map(|w| original[i] ^ w);
+            for mask in masks.chain(spaces).filter(|m| *m != 0) {
+                let mut bytes = original.clone();
+                bytes[i] ^= mask;
+                if let Ok(text) = String::from_utf8(bytes) {
+                    tried += 1;
+                    assert!(
+                        verify_archive(&text, &v).is_err(),
+                        "byte {i} ({:?}) ^ {mask:#04x} went unnoticed",
+                        char::from(original[i])
+                    );
+                }
+            }
+        }
+        assert!(tried > original.len() * 8);
+        // Appending anything, even an empty line, is noticed too.
+        let text = String::from_utf8(original).unwrap();
+        for tail in ["\n", " ", "{}\n"] {
+            assert!(
+                verify_archive(&format!("{text}{tail}"), &v).is_err(),
+                "{tail:?}"
+            );
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// Whatever byte of a sealed archive changes, and however, the
+            /// archive no longer verifies.
+            #[test]
+            fn any_changed_byte_is_detected(
+                n in 1i64..5,
+                at in any::<prop::sample::Index>(),
+                mask in 1u8..=255,
+            ) {
+                let (evs, keyring) = events(n);
+                let signer = AuditSigner::from_keyring(&keyring).unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                let path =
+                    write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 1).unwrap();
+                let mut bytes = std::fs::read(&path).unwrap();
+                let v = signer.verifier();
+                prop_assert!(verify_archive(std::str::from_utf8(&bytes).unwrap(), &v).is_ok());
+                let i = at.index(bytes.len());
+                bytes[i] ^= mask;
+                // A change that is not UTF-8 cannot even be read as an archive.
+                if let Ok(text) = String::from_utf8(bytes) {
+                    prop_assert!(
+                        verify_archive(&text, &v).is_err(),
+                        "byte {} ^ {:#04x} went unnoticed", i, mask
+                    );
+                }
+            }
+
+            /// Arbitrary text never verifies and never panics.
+            #[test]
+            fn arbitrary_text_never_verifies(text in "(?s).{0,2000}") {
+                let keyring = palisade_crypto::Keyring::generate().unwrap();
+                let v = AuditSigner::from_keyring(&keyring).unwrap().verifier();
+                prop_assert!(verify_archive(&text, &v).is_err());
+            }
+
+            /// Stream targets: never a panic; a file target keeps its path.
+            #[test]
+            fn stream_targets_parse_or_refuse(text in "(?s).{0,200}", path in "[^\\x00]{1,100}") {
+                let _ = StreamTarget::parse(&text);
+                prop_assert_eq!(
+                    StreamTarget::parse(&format!("file:{path}")).unwrap(),
+                    StreamTarget::File(PathBuf::from(&path))
+                );
+            }
+        }
     }
 
     #[test]

@@ -503,6 +503,22 @@ fn insert_event(e: &AuditEvent) -> crate::tx::OwnedQuery {
     .bind(e.hash.clone())
 }
 
+#[cfg(feature = "bench")]
+impl SqlStore {
+    /// Benchmarks only: appends `entries` to `tenant`'s log in one
+    /// transaction through the real append path (chain links, re-signed
+    /// head, checkpoints) and changes nothing else, to build large logs
+    /// quickly. Not compiled into Palisade.
+    pub async fn append_for_bench(&self, tenant: Uid, entries: Vec<AuditEntry>) -> Result<()> {
+        let mut tx = self.write_in(Scope::Tenant(tenant)).await?;
+        for entry in entries {
+            tx.append_audit(entry).await?;
+        }
+        tx.tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// What a bench run with auditing switched off returns instead of an event.
 #[cfg(feature = "bench")]
 fn unrecorded(tenant: Uid, entry: &AuditEntry, now: i64) -> AuditEvent {
@@ -542,7 +558,8 @@ fn head_row(row: &AnyRow) -> Result<LogHead> {
 
 impl SqlStore {
     /// Gives every tenant without a log head its signed, empty head (for
-    /// tenants created before the audit log existed). Run at start.
+    /// tenants created before the audit log existed). Run only by the open
+    /// that applies the audit log's migration (see `SqlStore::open`).
     pub(crate) async fn ensure_log_heads(&self) -> Result<()> {
         let mut tx = self.write_in(Scope::Platform).await?;
         let rows = sqlx::query(

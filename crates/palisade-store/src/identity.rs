@@ -129,8 +129,6 @@ pub trait IdentityStore: Send + Sync {
         user: Option<Uid>,
         page: PageRequest,
     ) -> Result<Page<ApiKey>>;
-    /// Records a successful use (at most once a minute); true when it did.
-    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<bool>;
 
     /// The user's TOTP enrolment, if any.
     async fn get_totp(&self, tenant: Uid, user: Uid) -> Result<Option<TotpRecord>>;
@@ -310,22 +308,6 @@ impl IdentityStore for SqlStore {
         tx.commit().await?;
         let items = rows.iter().map(api_key_row).collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |k| k.uid))
-    }
-
-    async fn touch_api_key(&self, tenant: Uid, uid: Uid, now: i64) -> Result<bool> {
-        let done = self
-        .exec_in(
-            Scope::Tenant(tenant),
-            sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND (last_used_at IS NULL OR last_used_at < $4)",
-        )
-        .bind(now)
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .bind(now - 60_000),
-        )
-        .await?;
-        Ok(done == 1)
     }
 
     async fn get_totp(&self, tenant: Uid, user: Uid) -> Result<Option<TotpRecord>> {
@@ -622,6 +604,21 @@ impl SqlTx {
             revoked_at: None,
             last_used_at: None,
         })
+    }
+
+    pub(crate) async fn api_key_touch(&mut self, tenant: Uid, uid: Uid, now: i64) -> Result<bool> {
+        let done = self
+            .exec(
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND (last_used_at IS NULL OR last_used_at < $4)",
+                )
+                .bind(now)
+                .bind(tenant.to_string())
+                .bind(uid.to_string())
+                .bind(now - 60_000),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     pub(crate) async fn api_key_revoke(

@@ -58,6 +58,9 @@ const POSTGRES: &[Migration] = &[
     ),
 ];
 
+/// The schema version that creates the audit log (both dialects).
+pub const AUDIT_LOG_VERSION: i64 = 3;
+
 /// The migrations for a back end.
 pub fn migrations(backend: Backend) -> &'static [Migration] {
     match backend {

@@ -207,10 +207,16 @@ impl SqlStore {
         if version > 0 {
             store.check_installation().await?;
         }
-        migrate::apply(&store.pool, store.backend, store.clock.now_ms()).await?;
+        let applied = migrate::apply(&store.pool, store.backend, store.clock.now_ms()).await?;
         store.ensure_installation().await?;
         store.verify_all_keys().await?;
-        store.ensure_log_heads().await?;
+        // Tenants older than the audit log get their empty, signed log once,
+        // when the migration creating it runs. Never later: a tenant whose
+        // head is missing afterwards had its log removed, and opening the
+        // database must not hide that behind a fresh log.
+        if applied.contains(&migrate::AUDIT_LOG_VERSION) {
+            store.ensure_log_heads().await?;
+        }
         if store.backend == Backend::Postgres {
             store.warn_if_rls_bypassed().await;
         }

@@ -181,6 +181,10 @@ pub trait WriteTx: Send {
         secret_hash: &str,
         expires_at: Option<i64>,
     ) -> Result<ApiKey>;
+    /// Notes a successful use of a key, at most once a minute: true when
+    /// this use was noted (and so must be recorded by this transaction's
+    /// event), false when the key was used less than a minute ago.
+    async fn touch_api_key(&mut self, tenant: Uid, uid: Uid, now: i64) -> Result<bool>;
     /// Revokes a key (of `user`, when given).
     async fn revoke_api_key(&mut self, tenant: Uid, uid: Uid, user: Option<Uid>) -> Result<()>;
 
@@ -527,6 +531,10 @@ impl WriteTx for SqlTx {
         self.check(tenant)?;
         self.api_key_create(tenant, user, name, secret_hash, expires_at)
             .await
+    }
+    async fn touch_api_key(&mut self, tenant: Uid, uid: Uid, now: i64) -> Result<bool> {
+        self.check(tenant)?;
+        self.api_key_touch(tenant, uid, now).await
     }
     async fn revoke_api_key(&mut self, tenant: Uid, uid: Uid, user: Option<Uid>) -> Result<()> {
         self.check(tenant)?;

@@ -188,6 +188,7 @@ conformance!(
     audit_tampering_is_detected_and_named,
     audit_queries_filter_page_and_stay_in_tenant,
     audit_retention_cut_keeps_log_verifiable,
+    audit_log_given_once_to_tenants_older_than_it,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -1568,5 +1569,52 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
         report_of(s, t).await,
         Some(LogProblem::Removed { seq: 7, .. })
     ));
+    h.skip_final_verify();
+}
+
+/// A database from before the audit log: the open that creates the log
+/// gives every existing tenant an empty, signed log. Later opens never
+/// give a tenant a fresh log: a missing head then means a removed log.
+async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
+    let s = &h.store;
+    let old = s.create_tenant("old").await.unwrap().uid;
+    // Back to schema 2: the audit tables as they were before they existed.
+    let down: &[&str] = match s.backend() {
+        Backend::Sqlite => &[
+            "DROP TABLE audit_events",
+            "DROP TABLE audit_heads",
+            "DROP TABLE audit_checkpoints",
+            "DROP TABLE audit_prune_permits",
+            "DELETE FROM schema_migrations WHERE version = 3",
+        ],
+        Backend::Postgres => &[
+            "DROP TABLE audit_events, audit_heads, audit_checkpoints, audit_prune_permits",
+            "DROP FUNCTION audit_events_guard()",
+            "DELETE FROM schema_migrations WHERE version = 3",
+        ],
+    };
+    for q in down {
+        h.raw(q, &[]).await;
+    }
+    let keyring = h.keys.get().as_ref().clone();
+    let upgraded = h.reopen(keyring.clone()).await.unwrap();
+    let r = upgraded.verify_audit(Some(old)).await.unwrap();
+    assert_eq!((r[0].head_seq, r[0].events, &r[0].problem), (0, 0, &None));
+    upgraded.create_project(old, "p", "").await.unwrap();
+    assert_all_verify(&upgraded).await;
+    // Removing that log entirely, head included, stays visible across opens.
+    drop_audit_guard(h).await;
+    for table in ["audit_events", "audit_checkpoints", "audit_heads"] {
+        h.raw(
+            &format!("DELETE FROM {table} WHERE tenant_uid = $1"),
+            &[&old.to_string()],
+        )
+        .await;
+    }
+    upgraded.close().await;
+    let reopened = h.reopen(keyring).await.unwrap();
+    let r = reopened.verify_audit(Some(old)).await.unwrap();
+    assert_eq!(r[0].problem, Some(LogProblem::HeadMissing));
+    reopened.close().await;
     h.skip_final_verify();
 }

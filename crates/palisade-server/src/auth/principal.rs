@@ -152,17 +152,23 @@ async fn from_api_key(
         session_uid: None,
         ..base.clone()
     };
-    // Key use is recorded at most once a minute per key, with its last-use
-    // time (every change made with the key is recorded in full anyway).
-    if state.store.touch_api_key(tenant, key_uid, now).await? {
-        state
-            .store
-            .record(
+    // Key use is recorded at most once a minute per key (every change made
+    // with the key is recorded in full anyway). The last-use time and the
+    // event are written together: a use whose event cannot be written is
+    // refused and leaves the time as it was, so the next use records it.
+    // Most uses fall within the minute and take no write lock.
+    if key.last_used_at.is_none_or(|t| t < now - 60_000) {
+        let mut tx = state.store.write(tenant).await?;
+        if tx.touch_api_key(tenant, key_uid, now).await? {
+            tx.commit(
                 ctx.entry("auth.apikey")
                     .tenant(tenant)
                     .target("apikey", key_uid),
             )
             .await?;
+        } else {
+            tx.rollback().await?;
+        }
     }
     Ok(Principal {
         tenant,
