@@ -36,13 +36,15 @@ impl std::fmt::Debug for Running {
 
 /// Prepares the data directory and starts serving HTTPS.
 pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServerError> {
-    let prepared = prepare(&cfg, Arc::clone(&clock)).await?;
+    let hashes = Arc::new(crate::auth::hashpool::HashPool::for_server()?);
+    let prepared = prepare(&cfg, Arc::clone(&clock), &hashes).await?;
     let listener = std::net::TcpListener::bind(cfg.listen).map_err(ServerError::Listen)?;
     listener
         .set_nonblocking(true)
         .map_err(ServerError::Listen)?;
     let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
-    let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone()).await?;
+    let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone(), hashes)
+        .await?;
     let state = AppState {
         store: prepared.store.clone(),
         clock,

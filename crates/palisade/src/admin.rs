@@ -40,8 +40,12 @@ async fn find(
     Ok((tenant.uid, user))
 }
 
+/// Hashes a one-time password on a one-thread pool at the caller's priority
+/// (a one-shot tool must not wait behind every other process of the host).
 async fn hash(store: &SqlStore, pw: &secrecy::SecretString) -> anyhow::Result<String> {
-    Ok(palisade_server::auth::hash_blocking(store.keys().get(), pw.clone()).await?)
+    use palisade_server::auth::hashpool::{HashPool, Priority};
+    let pool = HashPool::start(std::num::NonZeroUsize::MIN, 1, Priority::Inherit)?;
+    Ok(pool.hash(store.keys().get(), pw.clone()).await?)
 }
 
 /// Runs one `admin user` command.
