@@ -6,7 +6,10 @@
 //! job runs. The threads ask the kernel for the lowest scheduling priority
 //! (`SCHED_IDLE`, else nice 19) so that the async runtime's threads (TLS,
 //! HTTP, database, every other request) always win the CPU over hashing:
-//! under a login flood, logins wait, reads do not.
+//! under a login flood, other requests do not wait behind Argon2. (A
+//! `SCHED_IDLE` thread also yields to every other normal thread of its CPU
+//! cgroup or session group: a host that runs other busy work beside the
+//! server in the same group slows logins, not requests.)
 //!
 //! Each thread keeps its Argon2 working memory between verifications (see
 //! `palisade_crypto::password::HashMemory`).
