@@ -2,10 +2,15 @@
 # Authentication benchmarks, side by side in one run (see bench/auth-results.md):
 #   1. login throughput against cores / single Argon2id verify time,
 #   2. access-token verification cost (criterion, crates/palisade-crypto/benches/token.rs),
-#   3. p50/p99 of an authenticated read (GET /v1/me) idle and during a login flood.
+#   3. p50/p99 of an authenticated read (GET /v1/me) idle and during a login flood,
+#   4. where the CPU went during each flood (server hashing threads, rest of the
+#      server, load generator, other processes, idle) and the load generator's
+#      own CPU time (/usr/bin/time -v).
 # Builds release binaries, starts `palisade serve` on a temporary data dir and
 # a free loopback port, runs bench/authload against it, prints a table, stops
 # the server. Extra arguments go to authload (e.g. --rounds 5 --workers 8).
+# Everything needed to read the figures (machine, load average, ratios) is
+# printed in the one run.
 # Set CARGO_TARGET_DIR to build elsewhere than ./target.
 # Usage: bench/auth.sh [authload flags]
 set -euo pipefail
@@ -15,7 +20,9 @@ target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target=$root/$target ;; esac
 export CARGO_TARGET_DIR=$target
 
-echo "machine: $(nproc) cores, $(free -h | awk '/Mem:/{print $2}') RAM, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+l2=$(cat /sys/devices/system/cpu/cpu0/cache/index2/size 2>/dev/null || echo "?")
+echo "machine: $(nproc) cores ($cpu, L2 $l2 per core), $(free -h | awk '/Mem:/{print $2}') RAM, $(uname -m), kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 cargo build --release --quiet -p palisade
 (cd bench/authload && cargo build --release --quiet)
@@ -60,6 +67,17 @@ if [ -z "$url" ]; then
 fi
 echo
 echo "== login throughput and read latency (authload, server on $url) =="
-timeout 900 "$target/release/authload" --url "$url" --ca "$data/d/tls/ca.pem" \
-  --password-file "$data/d/initial-admin-password" "$@"
+echo "server log: $(grep -m 1 'password hashing pool' "$data/stderr" || echo 'no hashing pool line')"
+timer=()
+if [ -x /usr/bin/time ]; then
+  timer=(/usr/bin/time -v -o "$data/authload-time")
+fi
+timeout 900 "${timer[@]}" "$target/release/authload" --url "$url" --ca "$data/d/tls/ca.pem" \
+  --password-file "$data/d/initial-admin-password" --server-pid "$server_pid" "$@"
+if [ -f "$data/authload-time" ]; then
+  echo
+  echo "load generator, whole run (/usr/bin/time -v):"
+  grep -E "User time|System time|Percent of CPU|Elapsed|Maximum resident" "$data/authload-time" | sed 's/^[[:space:]]*/  /'
+fi
+echo "server, whole run: $(awk '{printf "%.1f s CPU", ($14+$15)/100}' "/proc/$server_pid/stat")"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -53,6 +53,9 @@ pub mod codes {
     pub const LOGIN_THROTTLED: &str = "login_throttled";
     /// Too many requests from this address: retry later.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// Too many password checks are queued on the server (503 with
+    /// `Retry-After`): retry shortly. Nothing was checked or counted.
+    pub const PASSWORD_HASHING_BUSY: &str = "password_hashing_busy";
     /// The account is disabled.
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
     /// No `Authorization` header.

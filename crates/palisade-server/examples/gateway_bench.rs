@@ -48,11 +48,15 @@ async fn main() {
     cfg.gateway.per_ip_per_minute = 10_000_000;
     cfg.gateway.per_tenant_per_minute = 10_000_000;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let prepared = bootstrap::prepare(&cfg, Arc::clone(&clock)).await.unwrap();
-    let store = prepared.store.clone();
-    let auth = palisade_server::auth::AuthState::new(store.keys().clone(), cfg.auth.clone())
+    let hashes = Arc::new(palisade_server::auth::hashpool::HashPool::for_server().unwrap());
+    let prepared = bootstrap::prepare(&cfg, Arc::clone(&clock), &hashes)
         .await
         .unwrap();
+    let store = prepared.store.clone();
+    let auth =
+        palisade_server::auth::AuthState::new(store.keys().clone(), cfg.auth.clone(), hashes)
+            .await
+            .unwrap();
     let tenant = store.tenant_by_name(SYSTEM_TENANT).await.unwrap().uid;
     let admin = store
         .list_users(tenant, palisade_store::PageRequest::default())

@@ -19,6 +19,7 @@ use rand::TryRng;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::ServerError;
+use crate::auth::hashpool::HashPool;
 use crate::config::{DatabaseConfig, KeyringConfig, ServeConfig};
 use crate::tls;
 
@@ -205,6 +206,7 @@ pub async fn ensure_platform(
     store: &SqlStore,
     data_dir: &Path,
     admin_email: &str,
+    hashes: &HashPool,
 ) -> Result<Option<SecretString>, ServerError> {
     let boot = |action: &str| {
         palisade_core::audit::AuditContext::system()
@@ -237,9 +239,7 @@ pub async fn ensure_platform(
         return Ok(None);
     }
     let password = one_time_password()?;
-    let hash = crate::auth::hash_blocking(store.keys().get(), password.clone())
-        .await
-        .map_err(|e| ServerError::Keyring(e.to_string()))?;
+    let hash = hashes.hash(store.keys().get(), password.clone()).await?;
     let mut tx = store.write(tenant.uid).await?;
     match tx
         .create_user(
@@ -282,8 +282,13 @@ pub async fn ensure_platform(
 }
 
 /// Prepares everything `serve` needs, in an order that refuses bad states
-/// before modifying anything.
-pub async fn prepare(cfg: &ServeConfig, clock: Arc<dyn Clock>) -> Result<Prepared, ServerError> {
+/// before modifying anything. The bootstrap admin's password is hashed on
+/// `hashes`.
+pub async fn prepare(
+    cfg: &ServeConfig,
+    clock: Arc<dyn Clock>,
+    hashes: &HashPool,
+) -> Result<Prepared, ServerError> {
     crate::install_crypto_provider();
     ensure_data_dir(&cfg.data_dir)?;
     let (keyring, source, created) = load_keyring(cfg)?;
@@ -308,7 +313,7 @@ pub async fn prepare(cfg: &ServeConfig, clock: Arc<dyn Clock>) -> Result<Prepare
             )
         }
     };
-    let admin_password = ensure_platform(&store, &cfg.data_dir, &cfg.admin_email).await?;
+    let admin_password = ensure_platform(&store, &cfg.data_dir, &cfg.admin_email, hashes).await?;
     Ok(Prepared {
         store: Arc::new(store),
         tls,

@@ -29,6 +29,15 @@ pub enum ServerError {
     /// The listener could not be bound or failed.
     #[error("listener: {0}")]
     Listen(std::io::Error),
+    /// The password-hashing queue is full: retry later.
+    #[error("password hashing is at capacity")]
+    HashingBusy,
+    /// The password-hashing pool is stopped or could not start.
+    #[error("password hashing stopped: {0}")]
+    HashingStopped(String),
+    /// A password could not be hashed, or a stored hash could not be read.
+    #[error("password hashing: {0}")]
+    Password(#[from] palisade_crypto::CryptoError),
 }
 
 tokio::task_local! {
@@ -116,6 +125,22 @@ impl ApiError {
             codes::INTERNAL,
             "internal error; quote the request UID to the operator",
         )
+    }
+}
+
+impl From<ServerError> for ApiError {
+    /// A full hashing queue is `503 password_hashing_busy` with
+    /// `Retry-After: 1`; anything else is an internal error.
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::HashingBusy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::PASSWORD_HASHING_BUSY,
+                "too many password checks in progress; retry shortly",
+            )
+            .with_retry_after(1),
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -40,7 +40,8 @@ impl std::fmt::Debug for Running {
 
 /// Prepares the data directory and starts serving HTTPS.
 pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServerError> {
-    let mut prepared = prepare(&cfg, Arc::clone(&clock)).await?;
+    let hashes = Arc::new(crate::auth::hashpool::HashPool::for_server()?);
+    let mut prepared = prepare(&cfg, Arc::clone(&clock), &hashes).await?;
     let audit_stream = match &cfg.audit.stream {
         Some(target) => {
             let sink = crate::audit::start_stream(target).await?;
@@ -58,7 +59,8 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
         .set_nonblocking(true)
         .map_err(ServerError::Listen)?;
     let local_addr = listener.local_addr().map_err(ServerError::Listen)?;
-    let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone()).await?;
+    let auth = crate::auth::AuthState::new(prepared.store.keys().clone(), cfg.auth.clone(), hashes)
+        .await?;
     let platform_tenant = prepared
         .store
         .tenant_by_name(palisade_core::model::SYSTEM_TENANT)

@@ -892,7 +892,14 @@ fn uids(events: &[AuditEventView]) -> Vec<String> {
 async fn tenant_with_admin(s: &TestServer, name: &str, email: &str) -> Uid {
     let store = &*s.running.store;
     let t = store.create_tenant(name).await.unwrap();
-    let hash = palisade_server::auth::hash_blocking(store.keys().get(), SecretString::from(GOOD))
+    let pool = palisade_server::auth::hashpool::HashPool::start(
+        std::num::NonZeroUsize::MIN,
+        1,
+        palisade_server::auth::hashpool::Priority::Inherit,
+    )
+    .unwrap();
+    let hash = pool
+        .hash(store.keys().get(), SecretString::from(GOOD))
         .await
         .unwrap();
     let u = store

@@ -47,8 +47,12 @@ pub fn cli_entry(action: &str) -> AuditEntry {
     AuditContext::system().entry(action).detail("via", "cli")
 }
 
+/// Hashes a one-time password on a one-thread pool at the caller's priority
+/// (a one-shot tool must not wait behind every other process of the host).
 async fn hash(store: &SqlStore, pw: &secrecy::SecretString) -> anyhow::Result<String> {
-    Ok(palisade_server::auth::hash_blocking(store.keys().get(), pw.clone()).await?)
+    use palisade_server::auth::hashpool::{HashPool, Priority};
+    let pool = HashPool::start(std::num::NonZeroUsize::MIN, 1, Priority::Inherit)?;
+    Ok(pool.hash(store.keys().get(), pw.clone()).await?)
 }
 
 /// The roles bound directly to a user, as `role` or `role@project`.

@@ -1,8 +1,9 @@
 //! Authentication: the token keys, session issuing, password checks off the
-//! async runtime, and the brute-force defences. Handlers in `routes::auth`
-//! call into this module; `principal` turns a bearer credential into a
-//! [`principal::Principal`].
+//! async runtime (on [`hashpool::HashPool`]), and the brute-force defences.
+//! Handlers in `routes::auth` call into this module; `principal` turns a
+//! bearer credential into a [`principal::Principal`].
 
+pub mod hashpool;
 pub mod principal;
 pub mod throttle;
 
@@ -14,9 +15,9 @@ use palisade_crypto::token::{TimeClaims, TokenKeys, hash_bearer_secret, random_s
 use palisade_store::{KeyringHandle, Session, WriteTx};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 use crate::ApiError;
+use hashpool::HashPool;
 
 /// Audience of access tokens.
 pub const ACCESS_AUDIENCE: &str = "palisade-api";
@@ -131,9 +132,10 @@ pub struct AuthState {
     pub cfg: AuthConfig,
     /// A hash of a random password with the current parameters: unknown
     /// accounts are checked against it so that timing does not reveal them.
-    dummy_hash: String,
-    /// Caps concurrent Argon2 computations at the number of cores.
-    hash_slots: Semaphore,
+    dummy_hash: Arc<str>,
+    /// Where every Argon2 computation runs (one thread per core, lowest
+    /// priority, bounded queue).
+    hashes: Arc<HashPool>,
     /// Per-client-IP limiter of the auth endpoints.
     pub limiter: throttle::IpLimiter,
     /// Access tokens whose signature was verified, by SHA-256 of the whole
@@ -155,56 +157,49 @@ impl std::fmt::Debug for AuthState {
 }
 
 impl AuthState {
-    /// Builds the state; computes the dummy hash once (about one password hash).
-    pub async fn new(keys: KeyringHandle, cfg: AuthConfig) -> Result<Self, crate::ServerError> {
+    /// Builds the state; computes the dummy hash once on `hashes` (about
+    /// one password hash).
+    pub async fn new(
+        keys: KeyringHandle,
+        cfg: AuthConfig,
+        hashes: Arc<HashPool>,
+    ) -> Result<Self, crate::ServerError> {
         let keyring = keys.get();
         let tokens = TokenKeys::from_keyring(&keyring)
             .map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
         let dummy_pw = random_secret().map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
-        let dummy_hash = hash_blocking(keyring.clone(), SecretString::from(dummy_pw.as_str()))
-            .await
-            .map_err(|e| crate::ServerError::Keyring(e.to_string()))?;
-        let cores = std::thread::available_parallelism()
-            .map(std::num::NonZeroUsize::get)
-            .unwrap_or(2);
+        let dummy_hash = hashes
+            .hash(keyring, SecretString::from(dummy_pw.as_str()))
+            .await?
+            .into();
         let limiter = throttle::IpLimiter::new(cfg.auth_requests_per_minute);
         Ok(AuthState {
             tokens,
             keys,
             cfg,
             dummy_hash,
-            hash_slots: Semaphore::new(cores),
+            hashes,
             limiter,
             verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// Verifies `password` against `stored` (or the dummy hash when there is
-    /// no account) on the blocking pool, at most one per core at a time.
+    /// Verifies `password` against `stored`, or against the dummy hash when
+    /// there is no account (same pool, same cost), on the hashing pool.
+    /// A full pool answers `503 password_hashing_busy`.
     pub async fn verify_password(
         &self,
         password: &SecretString,
         stored: Option<&str>,
     ) -> Result<bool, ApiError> {
         let (hash, real) = match stored {
-            Some(h) => (h.to_owned(), true),
-            None => (self.dummy_hash.clone(), false),
+            Some(h) => (Arc::from(h), true),
+            None => (Arc::clone(&self.dummy_hash), false),
         };
-        let _slot = self
-            .hash_slots
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
-        let keyring = self.keys.get();
-        let pw = password.clone();
-        let span = tracing::Span::current();
-        let ok = tokio::task::spawn_blocking(move || {
-            let _e = span.enter();
-            palisade_crypto::password::verify_password(keyring.hash_salt(), &pw, &hash)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        let ok = self
+            .hashes
+            .verify(self.keys.get(), password.clone(), hash)
+            .await?;
         Ok(ok && real)
     }
 
@@ -247,16 +242,9 @@ impl AuthState {
         }
     }
 
-    /// Hashes a new password on the blocking pool.
+    /// Hashes a new password on the hashing pool.
     pub async fn hash_password(&self, password: &SecretString) -> Result<String, ApiError> {
-        let _slot = self
-            .hash_slots
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
-        hash_blocking(self.keys.get(), password.clone())
-            .await
-            .map_err(ApiError::internal)
+        Ok(self.hashes.hash(self.keys.get(), password.clone()).await?)
     }
 
     /// Keyed hash naming an account for the brute-force counters.
@@ -342,19 +330,6 @@ impl AuthState {
             })
             .map_err(ApiError::internal)
     }
-}
-
-/// Hashes a password with the keyring's pepper on the blocking pool (never
-/// on the async runtime). Callers that serve requests also cap concurrency.
-pub async fn hash_blocking(
-    keyring: Arc<palisade_crypto::Keyring>,
-    password: SecretString,
-) -> Result<String, palisade_crypto::CryptoError> {
-    tokio::task::spawn_blocking(move || {
-        palisade_crypto::password::hash_password(keyring.hash_salt(), &password)
-    })
-    .await
-    .map_err(|e| palisade_crypto::CryptoError::Password(format!("hashing task failed: {e}")))?
 }
 
 /// Fails unless `session` is live at `now`: not revoked, within its
