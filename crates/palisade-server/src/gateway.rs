@@ -316,7 +316,7 @@ pub async fn gate(State(g): State<Gate>, req: Request, next: Next) -> Response {
 }
 
 async fn admit(state: &AppState, spec: &RouteSpec, parts: &mut Parts) -> Result<Caller, ApiError> {
-    let principal = authenticate(parts, state).await?;
+    let (principal, rows) = authenticate(parts, state).await?;
     if principal.mfa_enrollment_pending && spec.access != Access::Enrolling {
         return Err(ApiError::forbidden(
             codes::MFA_ENROLLMENT_REQUIRED,
@@ -331,10 +331,6 @@ async fn admit(state: &AppState, spec: &RouteSpec, parts: &mut Parts) -> Result<
             wait,
         ));
     }
-    let rows = state
-        .store
-        .grants_of(principal.tenant, principal.user)
-        .await?;
     let grants = Arc::new(Grants::new(principal.tenant == state.platform_tenant, rows));
     let Access::Permission(permission) = spec.access else {
         return Ok(Caller {

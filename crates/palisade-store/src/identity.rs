@@ -13,10 +13,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use zeroize::Zeroizing;
 
+use crate::rbac::{GRANT_COLUMNS, grants_join, grants_of_rows};
 use crate::sealer::Sealer;
 use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
 use crate::tx::SqlTx;
 use crate::{Page, PageRequest, Result, StoreError};
+use palisade_core::model::UserStatus;
+use palisade_core::rbac::Grant;
 
 /// A tenant's security settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +96,36 @@ pub struct TotpRecord {
     pub last_step: Option<i64>,
 }
 
+/// What checking an access token needs (see [`IdentityStore::session_access`]).
+#[derive(Debug, Clone)]
+pub struct SessionAccess {
+    /// The session.
+    pub session: Session,
+    /// Its user's status.
+    pub status: UserStatus,
+    /// Its user's grants.
+    pub grants: Vec<Grant>,
+}
+
+/// What checking an API key needs (see [`IdentityStore::api_key_access`]).
+#[derive(Debug, Clone)]
+pub struct ApiKeyAccess {
+    /// The key.
+    pub key: ApiKey,
+    /// Hash of its secret.
+    pub secret_hash: String,
+    /// Its owner's status.
+    pub status: UserStatus,
+    /// Its owner's grants.
+    pub grants: Vec<Grant>,
+}
+
+fn status_of_row(row: &AnyRow) -> Result<UserStatus> {
+    let status: String = row.try_get("status")?;
+    UserStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("a user has status {status:?}")))
+}
+
 /// A brute-force counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Throttle {
@@ -111,17 +144,15 @@ pub trait IdentityStore: Send + Sync {
     async fn password_history(&self, tenant: Uid, user: Uid, n: u32) -> Result<Vec<String>>;
     /// A session by UID.
     async fn get_session(&self, tenant: Uid, uid: Uid) -> Result<Session>;
-    /// A session and its user's status, in one read (the per-request check
-    /// of access tokens); `NotFound` when the session (or its user) is gone.
-    async fn session_and_status(
-        &self,
-        tenant: Uid,
-        uid: Uid,
-    ) -> Result<(Session, palisade_core::model::UserStatus)>;
+    /// What checking an access token needs, in one read: the session, its
+    /// user's status and the user's grants; `NotFound` when the session (or
+    /// its user) is gone.
+    async fn session_access(&self, tenant: Uid, uid: Uid) -> Result<SessionAccess>;
+    /// What checking an API key needs, in one read: the key, its secret's
+    /// hash, its owner's status and grants; `NotFound` when the key is gone.
+    async fn api_key_access(&self, tenant: Uid, uid: Uid) -> Result<ApiKeyAccess>;
     /// Records activity (for the idle timeout).
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()>;
-    /// A key and its secret hash, for authentication.
-    async fn api_key_for_auth(&self, tenant: Uid, uid: Uid) -> Result<(ApiKey, String)>;
     /// Keys of a tenant, optionally of one user.
     async fn list_api_keys(
         &self,
@@ -235,27 +266,47 @@ impl IdentityStore for SqlStore {
         Ok(s)
     }
 
-    async fn session_and_status(
-        &self,
-        tenant: Uid,
-        uid: Uid,
-    ) -> Result<(Session, palisade_core::model::UserStatus)> {
+    async fn session_access(&self, tenant: Uid, uid: Uid) -> Result<SessionAccess> {
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let row = sqlx::query(
-            "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status \
-             FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid \
-             WHERE s.tenant_uid = $1 AND s.uid = $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status, {GRANT_COLUMNS} \
+             FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid {} \
+             WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
+            grants_join("s.tenant_uid", "s.user_uid")
+        )))
         .bind(tenant.to_string())
         .bind(uid.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        let status: String = row.try_get("status")?;
-        let status = palisade_core::model::UserStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("a user has status {status:?}")))?;
-        Ok((session_row(&row)?, status))
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        Ok(SessionAccess {
+            session: session_row(row)?,
+            status: status_of_row(row)?,
+            grants: grants_of_rows(&rows)?,
+        })
+    }
+
+    async fn api_key_access(&self, tenant: Uid, uid: Uid) -> Result<ApiKeyAccess> {
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status, {GRANT_COLUMNS} \
+             FROM api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid {} \
+             WHERE k.tenant_uid = $1 AND k.uid = $2 ORDER BY b.uid",
+            grants_join("k.tenant_uid", "k.user_uid")
+        )))
+        .bind(tenant.to_string())
+        .bind(uid.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        Ok(ApiKeyAccess {
+            key: api_key_row(row)?,
+            secret_hash: row.try_get("secret_hash")?,
+            status: status_of_row(row)?,
+            grants: grants_of_rows(&rows)?,
+        })
     }
 
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {
@@ -271,20 +322,6 @@ impl IdentityStore for SqlStore {
         )
         .await?;
         Ok(())
-    }
-
-    async fn api_key_for_auth(&self, tenant: Uid, uid: Uid) -> Result<(ApiKey, String)> {
-        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let row = sqlx::query(
-            "SELECT uid, tenant_uid, user_uid, name, created_at, expires_at, revoked_at, last_used_at, secret_hash FROM api_keys WHERE tenant_uid = $1 AND uid = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok((api_key_row(&row)?, row.try_get("secret_hash")?))
     }
 
     async fn list_api_keys(

@@ -40,7 +40,8 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use identity::{
-    ApiKey, IdentityStore, RefreshOutcome, Session, TenantSecurity, Throttle, TotpRecord,
+    ApiKey, ApiKeyAccess, IdentityStore, RefreshOutcome, Session, SessionAccess, TenantSecurity,
+    Throttle, TotpRecord,
 };
 pub use keys::{KeyringHandle, KeyringSource};
 pub use rbac::{BindingFilter, RoleChange};

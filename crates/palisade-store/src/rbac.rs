@@ -115,6 +115,55 @@ fn scope_of(project: Option<String>) -> Result<Scope> {
     })
 }
 
+/// Columns of a grant, as [`grants_join`] names them.
+pub(crate) const GRANT_COLUMNS: &str = "b.uid AS b_uid, b.subject_kind AS b_kind, b.subject_uid AS b_subject, \
+    b.role_name AS b_role_name, b.role_uid AS b_role_uid, b.project_uid AS b_project, \
+    r.name AS r_name, r.permissions AS r_permissions";
+
+/// `LEFT JOIN`s adding one row per binding of the user `user` of tenant
+/// `tenant` (SQL expressions of the outer query), direct or through a team,
+/// with the custom role it names; no binding gives one row of NULLs.
+pub(crate) fn grants_join(tenant: &str, user: &str) -> String {
+    format!(
+        "LEFT JOIN role_bindings b ON b.tenant_uid = {tenant} AND ((b.subject_kind = 'user' AND b.subject_uid = {user}) \
+           OR (b.subject_kind = 'team' AND b.subject_uid IN \
+               (SELECT m.team_uid FROM team_members m WHERE m.tenant_uid = {tenant} AND m.user_uid = {user}))) \
+         LEFT JOIN roles r ON r.uid = b.role_uid AND r.tenant_uid = b.tenant_uid"
+    )
+}
+
+/// The grants in rows of a query with [`GRANT_COLUMNS`] and [`grants_join`].
+pub(crate) fn grants_of_rows(rows: &[AnyRow]) -> Result<Vec<Grant>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(binding) = row.try_get::<Option<String>, _>("b_uid")? else {
+            continue;
+        };
+        let binding = parse_uid(&binding)?;
+        let kind: String = row.try_get("b_kind")?;
+        let via = match subject_of(&kind, &row.try_get::<String, _>("b_subject")?)? {
+            Subject::User(_) => Via::Direct,
+            Subject::Team(t) => Via::Team(t),
+        };
+        let scope = scope_of(row.try_get("b_project")?)?;
+        match role_ref_of(row.try_get("b_role_name")?, row.try_get("b_role_uid")?)? {
+            RoleRef::Builtin(role) => out.push(Grant::builtin(binding, role, scope, via)),
+            RoleRef::Custom(role_uid) => {
+                let name: Option<String> = row.try_get("r_name")?;
+                let perms: Option<String> = row.try_get("r_permissions")?;
+                let (Some(name), Some(perms)) = (name, perms) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "binding {binding} names a missing custom role"
+                    )));
+                };
+                let set = permissions_of(&perms, &role_uid.to_string())?;
+                out.push(Grant::custom(binding, role_uid, name, set, scope, via));
+            }
+        }
+    }
+    Ok(out)
+}
+
 const BINDING_COLUMNS: &str =
     "uid, tenant_uid, subject_kind, subject_uid, role_name, role_uid, project_uid, created_at";
 
@@ -281,44 +330,16 @@ impl SqlStore {
     /// One grant per binding of `user`, direct or through a team.
     pub(crate) async fn grants(&self, tenant: Uid, user: Uid) -> Result<Vec<Grant>> {
         let mut tx = self.begin_read(TxScope::Tenant(tenant)).await?;
-        let rows = sqlx::query(
-            "SELECT b.uid, b.subject_kind, b.subject_uid, b.role_name, b.role_uid, b.project_uid, r.name AS custom_name, r.permissions \
-             FROM role_bindings b LEFT JOIN roles r ON r.uid = b.role_uid AND r.tenant_uid = b.tenant_uid \
-             WHERE b.tenant_uid = $1 AND ((b.subject_kind = 'user' AND b.subject_uid = $2) \
-                OR (b.subject_kind = 'team' AND b.subject_uid IN \
-                    (SELECT team_uid FROM team_members WHERE tenant_uid = $1 AND user_uid = $2))) \
-             ORDER BY b.uid",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GRANT_COLUMNS} FROM users s {} WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
+            grants_join("s.tenant_uid", "s.uid")
+        )))
         .bind(tenant.to_string())
         .bind(user.to_string())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let binding = parse_uid(&row.try_get::<String, _>("uid")?)?;
-            let kind: String = row.try_get("subject_kind")?;
-            let via = match subject_of(&kind, &row.try_get::<String, _>("subject_uid")?)? {
-                Subject::User(_) => Via::Direct,
-                Subject::Team(t) => Via::Team(t),
-            };
-            let scope = scope_of(row.try_get("project_uid")?)?;
-            match role_ref_of(row.try_get("role_name")?, row.try_get("role_uid")?)? {
-                RoleRef::Builtin(role) => out.push(Grant::builtin(binding, role, scope, via)),
-                RoleRef::Custom(role_uid) => {
-                    let name: Option<String> = row.try_get("custom_name")?;
-                    let perms: Option<String> = row.try_get("permissions")?;
-                    let (Some(name), Some(perms)) = (name, perms) else {
-                        return Err(StoreError::Corrupt(format!(
-                            "binding {binding} names a missing custom role"
-                        )));
-                    };
-                    let set = permissions_of(&perms, &role_uid.to_string())?;
-                    out.push(Grant::custom(binding, role_uid, name, set, scope, via));
-                }
-            }
-        }
-        Ok(out)
+        grants_of_rows(&rows)
     }
 
     pub(crate) async fn status_of(

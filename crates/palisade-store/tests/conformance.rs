@@ -189,6 +189,7 @@ conformance!(
     audit_queries_filter_page_and_stay_in_tenant,
     audit_retention_cut_keeps_log_verifiable,
     audit_log_given_once_to_tenants_older_than_it,
+    access_reads_bring_status_and_every_grant,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -939,9 +940,12 @@ async fn identity_state_is_scoped_single_use_and_atomic(h: &Harness) {
         .create_api_key(a.uid, u.uid, "robot", "kh", None)
         .await
         .unwrap();
-    assert_eq!(s.api_key_for_auth(a.uid, k.uid).await.unwrap().1, "kh");
+    assert_eq!(
+        s.api_key_access(a.uid, k.uid).await.unwrap().secret_hash,
+        "kh"
+    );
     assert!(matches!(
-        s.api_key_for_auth(b.uid, k.uid).await,
+        s.api_key_access(b.uid, k.uid).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -1617,4 +1621,94 @@ async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
     assert_eq!(r[0].problem, Some(LogProblem::HeadMissing));
     reopened.close().await;
     h.skip_final_verify();
+}
+
+async fn access_reads_bring_status_and_every_grant(h: &Harness) {
+    use palisade_core::rbac::{BuiltinRole, PermissionSet, RoleRef, Scope, Subject, Via};
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let u = s.create_user(t.uid, user("a@acme.test")).await.unwrap();
+    let other = s.create_user(t.uid, user("b@acme.test")).await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let team = s.create_team(t.uid, "ops", "").await.unwrap();
+    s.add_team_member(t.uid, team.uid, u.uid).await.unwrap();
+    let custom = s
+        .create_role(
+            t.uid,
+            "auditor",
+            "",
+            PermissionSet::parse_names(["audit.list"]).unwrap(),
+        )
+        .await
+        .unwrap();
+    let direct = s
+        .create_binding(
+            t.uid,
+            Subject::User(u.uid),
+            RoleRef::Builtin(BuiltinRole::ProjectViewer),
+            Scope::Project(p.uid),
+        )
+        .await
+        .unwrap();
+    let via_team = s
+        .create_binding(
+            t.uid,
+            Subject::Team(team.uid),
+            RoleRef::Custom(custom.uid),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+    // Someone else's binding never shows up.
+    s.create_binding(
+        t.uid,
+        Subject::User(other.uid),
+        RoleRef::Builtin(BuiltinRole::TenantAdmin),
+        Scope::Tenant,
+    )
+    .await
+    .unwrap();
+    let sess = s
+        .create_session(t.uid, u.uid, &["pwd".to_owned()], i64::MAX, "rh")
+        .await
+        .unwrap();
+    let got = s.session_access(t.uid, sess.uid).await.unwrap();
+    assert_eq!(got.session.uid, sess.uid);
+    assert_eq!(got.status, UserStatus::Active);
+    let mut seen: Vec<_> = got.grants.iter().map(|g| (g.binding(), g.via())).collect();
+    seen.sort();
+    let mut want = vec![
+        (direct.binding.uid, Via::Direct),
+        (via_team.binding.uid, Via::Team(team.uid)),
+    ];
+    want.sort();
+    assert_eq!(seen, want);
+    assert_eq!(
+        s.grants_of(t.uid, u.uid).await.unwrap().len(),
+        2,
+        "grants_of agrees"
+    );
+    let k = s
+        .create_api_key(t.uid, u.uid, "robot", "kh", None)
+        .await
+        .unwrap();
+    let ka = s.api_key_access(t.uid, k.uid).await.unwrap();
+    assert_eq!(ka.grants.len(), 2);
+    // A user without bindings: one row, no grant.
+    let sess2 = s
+        .create_session(t.uid, other.uid, &["pwd".to_owned()], i64::MAX, "rh2")
+        .await
+        .unwrap();
+    s.set_user_status(t.uid, other.uid, UserStatus::Disabled)
+        .await
+        .unwrap();
+    let got = s.session_access(t.uid, sess2.uid).await.unwrap();
+    assert_eq!(got.status, UserStatus::Disabled);
+    assert_eq!(got.grants.len(), 1);
+    // Another tenant sees nothing.
+    let b = s.create_tenant("globex").await.unwrap();
+    assert!(matches!(
+        s.session_access(b.uid, sess.uid).await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use palisade_core::Uid;
 use palisade_core::audit::{ActorKind, AuditContext, AuditEntry, Outcome};
 use palisade_core::model::UserStatus;
+use palisade_core::rbac::Grant;
 use palisade_crypto::secret::ct_eq;
 use palisade_crypto::token::hash_bearer_secret;
 use palisade_proto::codes;
@@ -105,7 +106,7 @@ async fn from_api_key(
     state: &AppState,
     token: &str,
     base: &AuditContext,
-) -> Result<Principal, ApiError> {
+) -> Result<(Principal, Vec<Grant>), ApiError> {
     let invalid = || ApiError::unauthorized(codes::API_KEY_INVALID, "the API key is not valid");
     let mut parts = token.splitn(4, '.');
     let (Some("pak"), Some(t), Some(k), Some(secret)) =
@@ -117,34 +118,40 @@ async fn from_api_key(
         (Ok(t), Ok(k)) => (t, k),
         _ => return Err(invalid()),
     };
-    let (key, stored_hash) = match state.store.api_key_for_auth(tenant, key_uid).await {
+    let access = match state.store.api_key_access(tenant, key_uid).await {
         Ok(found) => found,
         Err(StoreError::NotFound) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
+    let (key, stored_hash) = (&access.key, &access.secret_hash);
     if !ct_eq(
         hash_bearer_secret(secret).as_bytes(),
         stored_hash.as_bytes(),
     ) {
-        record_key_refusal(state, base, &key, codes::API_KEY_INVALID).await;
+        record_key_refusal(state, base, key, codes::API_KEY_INVALID).await;
         return Err(invalid());
     }
     let now = state.clock.now_ms();
     if key.revoked_at.is_some() {
-        record_key_refusal(state, base, &key, codes::API_KEY_REVOKED).await;
+        record_key_refusal(state, base, key, codes::API_KEY_REVOKED).await;
         return Err(ApiError::unauthorized(
             codes::API_KEY_REVOKED,
             "the API key was revoked",
         ));
     }
     if key.expires_at.is_some_and(|e| e <= now) {
-        record_key_refusal(state, base, &key, codes::API_KEY_EXPIRED).await;
+        record_key_refusal(state, base, key, codes::API_KEY_EXPIRED).await;
         return Err(ApiError::unauthorized(
             codes::API_KEY_EXPIRED,
             "the API key has expired",
         ));
     }
-    user_state(state, tenant, key.user_uid).await?;
+    if access.status != UserStatus::Active {
+        return Err(ApiError::unauthorized(
+            codes::USER_DISABLED,
+            "the user is disabled",
+        ));
+    }
     let ctx = AuditContext {
         actor_kind: ActorKind::ApiKey,
         actor_uid: Some(key.user_uid),
@@ -170,29 +177,32 @@ async fn from_api_key(
             tx.rollback().await?;
         }
     }
-    Ok(Principal {
-        tenant,
-        user: key.user_uid,
-        session: None,
-        api_key: Some(key_uid),
-        amr: vec!["apikey".into()],
-        mfa_enrollment_pending: false,
-        ctx,
-    })
+    Ok((
+        Principal {
+            tenant,
+            user: key.user_uid,
+            session: None,
+            api_key: Some(key_uid),
+            amr: vec!["apikey".into()],
+            mfa_enrollment_pending: false,
+            ctx,
+        },
+        access.grants,
+    ))
 }
 
 async fn from_access_token(
     state: &AppState,
     token: &str,
     base: &AuditContext,
-) -> Result<Principal, ApiError> {
+) -> Result<(Principal, Vec<Grant>), ApiError> {
     let now = state.clock.now_ms();
     let claims = state.auth.verify_access(token, now / 1000)?;
     let malformed = || ApiError::unauthorized(codes::TOKEN_MALFORMED, "token claims are malformed");
     let tenant = Uid::parse(&claims.tid).map_err(|_| malformed())?;
     let user = Uid::parse(&claims.sub).map_err(|_| malformed())?;
     let sid = Uid::parse(&claims.sid).map_err(|_| malformed())?;
-    let (session, status) = match state.store.session_and_status(tenant, sid).await {
+    let access = match state.store.session_access(tenant, sid).await {
         Ok(found) => found,
         Err(StoreError::NotFound) => {
             // Sessions go with their user: name the more specific cause.
@@ -204,11 +214,12 @@ async fn from_access_token(
         }
         Err(e) => return Err(e.into()),
     };
+    let session = &access.session;
     if session.user_uid != user {
         return Err(malformed());
     }
-    super::check_session_live(&session, now, &state.auth.cfg)?;
-    if status != UserStatus::Active {
+    super::check_session_live(session, now, &state.auth.cfg)?;
+    if access.status != UserStatus::Active {
         return Err(ApiError::unauthorized(
             codes::USER_DISABLED,
             "the user is disabled",
@@ -217,27 +228,32 @@ async fn from_access_token(
     if now - session.last_seen_at > 60_000 {
         state.store.touch_session(tenant, sid, now).await?;
     }
-    Ok(Principal {
-        tenant,
-        user,
-        session: Some(sid),
-        api_key: None,
-        amr: claims.amr.clone(),
-        mfa_enrollment_pending: claims.mfa_enroll,
-        ctx: base.as_user(user, Some(sid)),
-    })
+    Ok((
+        Principal {
+            tenant,
+            user,
+            session: Some(sid),
+            api_key: None,
+            amr: claims.amr.clone(),
+            mfa_enrollment_pending: claims.mfa_enroll,
+            ctx: base.as_user(user, Some(sid)),
+        },
+        access.grants,
+    ))
 }
 
 /// Authenticates the request's bearer credential (an access token checked
-/// against its live session, or an API key).
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+/// against its live session, or an API key) and returns the principal with
+/// the grants of its user, read in the same query.
+pub async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Principal, Vec<Grant>), ApiError> {
     let token = bearer(parts)?;
     let base = crate::audit::request_context(parts);
-    let principal = if token.starts_with("pak.") {
-        from_api_key(state, token, &base).await?
+    if token.starts_with("pak.") {
+        from_api_key(state, token, &base).await
     } else {
-        from_access_token(state, token, &base).await?
-    };
-    tracing::Span::current().record("tenant_uid", tracing::field::display(principal.tenant));
-    Ok(principal)
+        from_access_token(state, token, &base).await
+    }
 }
