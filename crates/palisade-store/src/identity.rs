@@ -168,6 +168,14 @@ pub trait IdentityStore: Send + Sync {
 
     /// A brute-force counter.
     async fn throttle(&self, account_key: &str, client_key: &str) -> Result<Throttle>;
+    /// What a login needs, in one read (see [`crate::login`]).
+    async fn login_state(
+        &self,
+        tenant_name: &str,
+        email: &str,
+        account_key: &str,
+        client_key: &str,
+    ) -> Result<crate::LoginState>;
 }
 
 const SESSION_COLUMNS: &str = "uid, tenant_uid, user_uid, amr, created_at, last_seen_at, expires_at, revoked_at, revoked_reason";
@@ -404,6 +412,17 @@ impl IdentityStore for SqlStore {
         .try_get(0)?;
         tx.commit().await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn login_state(
+        &self,
+        tenant_name: &str,
+        email: &str,
+        account_key: &str,
+        client_key: &str,
+    ) -> Result<crate::LoginState> {
+        self.login_read(tenant_name, email, account_key, client_key)
+            .await
     }
 
     async fn throttle(&self, account_key: &str, client_key: &str) -> Result<Throttle> {

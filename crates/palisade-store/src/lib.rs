@@ -16,6 +16,7 @@ pub mod audit;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod login;
 pub mod migrate;
 mod rbac;
 mod resources;
@@ -44,6 +45,7 @@ pub use identity::{
     Throttle, TotpRecord,
 };
 pub use keys::{KeyringHandle, KeyringSource};
+pub use login::{LoginAccount, LoginState};
 pub use rbac::{BindingFilter, RoleChange};
 pub use sql::{Backend, Database, SqlStore, StoreOptions, UidSource};
 pub use tx::WriteTx;

@@ -78,6 +78,7 @@ pub struct SqlStore {
     pub(crate) sealer: Arc<Sealer>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) uids: Arc<dyn UidSource>,
+    pub(crate) tenant_names: Arc<crate::login::TenantNames>,
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
     #[cfg(feature = "bench")]
@@ -186,6 +187,7 @@ impl SqlStore {
             sealer: Arc::new(Sealer::new(keys)),
             clock,
             uids: Arc::new(OsUids),
+            tenant_names: crate::login::names(),
             audit_signer,
             audit_sink: None,
             #[cfg(feature = "bench")]

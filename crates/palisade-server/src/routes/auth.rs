@@ -11,7 +11,7 @@ use palisade_proto::auth::{
     LoginRequest, LoginResponse, MfaRequest, PasswordChangeRequest, RefreshRequest,
 };
 use palisade_proto::codes;
-use palisade_store::{RefreshOutcome, StoreError, Throttle, UserCredentials};
+use palisade_store::{LoginAccount, RefreshOutcome, TenantSecurity, Throttle};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::ApiError;
@@ -59,29 +59,12 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The account behind a tenant name and email, if both exist; the tenant
-/// alone when only it exists.
-async fn find_account(
-    state: &AppState,
-    tenant_name: &str,
-    email: &str,
-) -> Result<(Option<Uid>, Option<UserCredentials>), ApiError> {
-    let tenant = match state.store.tenant_by_name(tenant_name).await {
-        Ok(t) => t,
-        Err(StoreError::NotFound) => return Ok((None, None)),
-        Err(e) => return Err(e.into()),
-    };
-    match state.store.user_by_email(tenant.uid, email).await {
-        Ok(c) => Ok((Some(tenant.uid), Some(c))),
-        Err(StoreError::NotFound) => Ok((Some(tenant.uid), None)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A checked password: the account, and its brute-force counter as it was.
+/// A checked password: the account, its tenant's settings, and its
+/// brute-force counter as it was.
 struct Checked {
     tenant: Uid,
-    creds: UserCredentials,
+    account: LoginAccount,
+    settings: TenantSecurity,
     throttle: Throttle,
     account_key: String,
     client_key: String,
@@ -104,7 +87,11 @@ async fn check_password(
     let ip = ctx.client_ip.as_deref().unwrap_or("-");
     let account_key = auth.account_key(tenant_name, email);
     let client_key = auth.client_key_text(ip);
-    let t = state.store.throttle(&account_key, &client_key).await?;
+    let found = state
+        .store
+        .login_state(tenant_name, email, &account_key, &client_key)
+        .await?;
+    let t = found.throttle;
     if t.blocked_until > now {
         return Err(too_many(
             codes::LOGIN_THROTTLED,
@@ -112,13 +99,17 @@ async fn check_password(
             t.blocked_until - now,
         ));
     }
-    let (tenant, account) = find_account(state, tenant_name, email).await?;
-    let stored = account.as_ref().and_then(|c| c.password_hash.as_deref());
+    let tenant = found.tenant;
+    let stored = found
+        .account
+        .as_ref()
+        .and_then(|a| a.password_hash.as_deref());
     let ok = auth.verify_password(password, stored).await?;
-    if let (Some(tenant), Some(creds), true) = (tenant, account, ok) {
+    if let (Some(tenant), Some(account), true) = (tenant, found.account, ok) {
         return Ok(Checked {
             tenant,
-            creds,
+            account,
+            settings: found.settings,
             throttle: t,
             account_key,
             client_key,
@@ -197,7 +188,7 @@ pub async fn login(
         "auth.login",
     )
     .await?;
-    let (tenant, user) = (c.tenant, &c.creds.user);
+    let (tenant, user) = (c.tenant, &c.account);
     let ctx = ctx.as_user(user.uid, None);
     let entry = ctx
         .entry("auth.login")
@@ -209,14 +200,14 @@ pub async fn login(
     }
     // Upgrade the hash when the parameters changed (hashed before the
     // transaction: no write lock is held across Argon2).
-    let rehash = match c.creds.password_hash.as_deref() {
+    let rehash = match user.password_hash.as_deref() {
         Some(h) if palisade_crypto::password::needs_rehash(h) => {
             Some(state.auth.hash_password(&password).await?)
         }
         _ => None,
     };
-    let settings = state.store.security_settings(tenant).await?;
-    let policy = policy_of(&settings)?;
+    let settings = &c.settings;
+    let policy = policy_of(settings)?;
     let now = state.clock.now_ms();
     let expired = policy.is_expired(user.password_changed_at, now);
     let mut tx = state.store.write(tenant).await?;
@@ -248,8 +239,7 @@ pub async fn login(
             ..Default::default()
         }));
     }
-    let totp = state.store.get_totp(tenant, user.uid).await?;
-    if totp.as_ref().is_some_and(|t| t.confirmed) {
+    if user.totp_confirmed {
         let mfa_token = state.auth.mfa_token(tenant, user.uid, now)?;
         tx.commit(entry.detail("next", "mfa")).await?;
         return Ok(Json(LoginResponse {
@@ -554,7 +544,9 @@ pub async fn change_password(
         "auth.password-change",
     )
     .await?;
-    let (tenant, user) = (c.tenant, &c.creds.user);
+    let tenant = c.tenant;
+    let user = state.store.get_user(tenant, c.account.uid).await?;
+    let user = &user;
     let ctx = ctx.as_user(user.uid, None);
     let entry = ctx
         .entry("auth.password-change")
@@ -564,8 +556,14 @@ pub async fn change_password(
         let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
         return Err(refused(&state, entry, err).await);
     }
-    if let Err(err) =
-        check_new_password(&state, tenant, user, c.creds.password_hash.as_deref(), &new).await
+    if let Err(err) = check_new_password(
+        &state,
+        tenant,
+        user,
+        c.account.password_hash.as_deref(),
+        &new,
+    )
+    .await
     {
         if err.status().is_client_error() {
             return Err(refused(&state, entry, err).await);
@@ -577,7 +575,7 @@ pub async fn change_password(
     if c.throttle.failures > 0 {
         tx.throttle_clear(&c.account_key, &c.client_key).await?;
     }
-    if let Some(old) = c.creds.password_hash.as_deref() {
+    if let Some(old) = c.account.password_hash.as_deref() {
         tx.push_password_history(tenant, user.uid, old).await?;
     }
     tx.set_password(tenant, user.uid, &hash, false).await?;
