@@ -219,6 +219,9 @@ pub async fn login(
     let policy = policy_of(&settings)?;
     let now = state.clock.now_ms();
     let expired = policy.is_expired(user.password_changed_at, now);
+    // Read before the write transaction: no pool read while it holds the
+    // write lock.
+    let totp = state.store.get_totp(tenant, user.uid).await?;
     let mut tx = state.store.write(tenant).await?;
     if c.throttle.failures > 0 {
         tx.throttle_clear(&c.account_key, &c.client_key).await?;
@@ -248,7 +251,6 @@ pub async fn login(
             ..Default::default()
         }));
     }
-    let totp = state.store.get_totp(tenant, user.uid).await?;
     if totp.as_ref().is_some_and(|t| t.confirmed) {
         let mfa_token = state.auth.mfa_token(tenant, user.uid, now)?;
         tx.commit(entry.detail("next", "mfa")).await?;
@@ -321,6 +323,9 @@ pub async fn mfa(
             ));
         }
     };
+    // Read before the write transaction: no pool read while it holds the
+    // write lock.
+    let u = state.store.get_user(tenant, user).await?;
     let mut tx = state.store.write(tenant).await?;
     let method = match (&body.code, &body.recovery_code) {
         (Some(code), _) => {
@@ -372,7 +377,6 @@ pub async fn mfa(
     if t.failures > 0 {
         tx.throttle_clear(&key, "-").await?;
     }
-    let u = state.store.get_user(tenant, user).await?;
     if u.status != UserStatus::Active {
         drop(tx);
         let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
@@ -443,8 +447,8 @@ pub async fn refresh(
         }
         return Err(e);
     }
-    let user = state.store.get_user(tenant, session.user_uid).await?;
-    if user.status != UserStatus::Active {
+    // Inside the transaction: no pool read while it holds the write lock.
+    if tx.user_status(tenant, session.user_uid).await? != UserStatus::Active {
         return Err(ApiError::unauthorized(
             codes::USER_DISABLED,
             "the user is disabled",
