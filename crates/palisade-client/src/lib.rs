@@ -47,6 +47,29 @@ pub struct Answer<T> {
     pub body: T,
 }
 
+/// A response as received: status, headers and body bytes.
+#[derive(Debug)]
+pub struct RawAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    /// A header's value as text, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
 /// A root store holding exactly the certificates in `ca_pem`.
 fn roots_from_pem(ca_pem: &[u8]) -> Result<rustls::RootCertStore, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
@@ -156,6 +179,36 @@ impl Client {
             req = req.json(b);
         }
         Self::decode(req.send().await?).await
+    }
+
+    /// Any call with a raw body and content type, answered raw: for tests of
+    /// the gateway itself (wrong content types, oversized or malformed
+    /// bodies, headers). The status is never turned into an error here.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<RawAnswer, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?.to_vec();
+        Ok(RawAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// `POST /v1/auth/login`.

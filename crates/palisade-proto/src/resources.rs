@@ -57,12 +57,15 @@ pub struct TeamMemberRequest {
     pub user_uid: Uid,
 }
 
-/// Members of a team.
+/// A page of a team's members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMembersView {
-    /// User UIDs.
+    /// User UIDs, in order.
     pub items: Vec<String>,
+    /// Cursor for `?after=`, absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// A role: built-in (no UID) or the tenant's own.

@@ -112,6 +112,11 @@ impl ApiError {
         self.status
     }
 
+    /// The message (safe to show: never a request value).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 404 not_found.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such resource")

@@ -279,14 +279,6 @@ pub async fn gate(State(g): State<Gate>, req: Request, next: Next) -> Response {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    if let Some(slot) = parts.extensions.get::<LogSlot>() {
-        slot.set(LogFields {
-            tenant: Some(caller.principal.tenant),
-            session: caller.principal.session,
-            user: Some(caller.principal.user),
-            api_key: caller.principal.api_key,
-        });
-    }
     parts.extensions.insert(caller.clone());
     let resp = next.run(Request::from_parts(parts, body)).await;
     let status = resp.status();
@@ -317,6 +309,15 @@ pub async fn gate(State(g): State<Gate>, req: Request, next: Next) -> Response {
 
 async fn admit(state: &AppState, spec: &RouteSpec, parts: &mut Parts) -> Result<Caller, ApiError> {
     let (principal, rows) = authenticate(parts, state).await?;
+    // Known from here on: the access log names who was refused, too.
+    if let Some(slot) = parts.extensions.get::<LogSlot>() {
+        slot.set(LogFields {
+            tenant: Some(principal.tenant),
+            session: principal.session,
+            user: Some(principal.user),
+            api_key: principal.api_key,
+        });
+    }
     if principal.mfa_enrollment_pending && spec.access != Access::Enrolling {
         return Err(ApiError::forbidden(
             codes::MFA_ENROLLMENT_REQUIRED,

@@ -50,33 +50,42 @@ where
                     "the body is too large or could not be read",
                 )
             })?;
-        if nesting(&bytes) > MAX_DEPTH {
-            return Err(ApiError::invalid(format!(
-                "the body is nested deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            // The path and serde's reason, never the offending value.
-            let path = e.path().to_string();
-            let inner = e.inner();
-            let reason = match inner.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    "the body is not valid JSON".to_owned()
-                }
-                _ => sanitize(&inner.to_string()),
-            };
-            field_error(&path, reason)
-        })?;
-        de.end().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "trailing characters after the JSON body",
-            )
-        })?;
-        Ok(ValidJson(value))
+        parse_body(&bytes).map(ValidJson)
     }
+}
+
+/// Parses a JSON body as `T` with the gateway's rules: at most
+/// [`MAX_DEPTH`] levels of nesting, no trailing data, and every refusal in
+/// the error shape naming the field (`suspicious_input` for screened text,
+/// `invalid_request` otherwise) without ever showing a value. Content type
+/// and size are the extractor's checks.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if nesting(bytes) > MAX_DEPTH {
+        return Err(ApiError::invalid(format!(
+            "the body is nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // The path and serde's reason, never the offending value.
+        let path = shown(e.path().to_string(), "a field");
+        let inner = e.inner();
+        let reason = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "the body is not valid JSON".to_owned()
+            }
+            _ => sanitize(&inner.to_string()),
+        };
+        field_error(&path, reason)
+    })?;
+    de.end().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_REQUEST,
+            "trailing characters after the JSON body",
+        )
+    })?;
+    Ok(value)
 }
 
 /// Deepest nesting of objects and arrays accepted in a body.
@@ -112,6 +121,21 @@ fn nesting(bytes: &[u8]) -> usize {
     max
 }
 
+/// A path into the request (`a.b[0]`, `query parameter after`) as an
+/// error may show it: only when every key looks like a field name, since
+/// an unknown key may be any text; otherwise `instead`.
+fn shown(path: String, instead: &str) -> String {
+    let plain = path.strip_prefix("query parameter ").unwrap_or(&path);
+    if plain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(&b))
+    {
+        path
+    } else {
+        instead.to_owned()
+    }
+}
+
 /// The error of a field: `suspicious_input` for screened-out free text,
 /// `invalid_request` otherwise; both name the field.
 fn field_error(path: &str, reason: String) -> ApiError {
@@ -132,16 +156,44 @@ fn field_error(path: &str, reason: String) -> ApiError {
 }
 
 /// Keeps serde's reason but never the offending value: "invalid type:
-/// string \"…\", expected u32" becomes "invalid type, expected u32".
+/// string \"…\", expected u32" becomes "invalid type, expected u32", and
+/// "unknown variant `…`, expected `a` or `b`" becomes "unknown variant,
+/// expected `a` or `b`". An unknown field is named only when its name looks
+/// like one (a key is request text too).
 fn sanitize(msg: &str) -> String {
     let msg = msg.split(" at line ").next().unwrap_or("invalid");
-    for prefix in ["invalid type", "invalid value", "invalid length"] {
+    for prefix in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
         if msg.starts_with(prefix) {
-            return match msg.split_once(", expected ") {
+            return match msg.rsplit_once(", expected ") {
                 Some((_, expected)) => format!("{prefix}, expected {expected}"),
                 None => prefix.to_owned(),
             };
         }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        // The expected names are the type's own: split at the last mention.
+        let (name, tail) = match rest.rsplit_once("`, expected ") {
+            Some((name, expected)) => (name, format!(", expected {expected}")),
+            None => match rest.strip_suffix("`, there are no fields") {
+                Some(name) => (name, ", there are no fields".to_owned()),
+                None => ("", String::new()),
+            },
+        };
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        return if plain {
+            format!("unknown field `{name}`{tail}")
+        } else {
+            format!("unknown field{tail}")
+        };
     }
     msg.to_owned()
 }
@@ -160,6 +212,70 @@ mod tests {
         assert_eq!(back, v, "the escapes decode to the same JSON");
     }
 
+    use palisade_proto::resources::{CreateBindingRequest, CreateTeamRequest};
+    use proptest::prelude::*;
+
+    /// Whether an error message shows `v` (short or plain values may
+    /// appear by coincidence, as in "user").
+    fn shows(message: &str, v: &str) -> bool {
+        v.chars().count() >= 6 && v.chars().any(|c| !c.is_alphanumeric()) && message.contains(v)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any text in any field, or as a key, is refused without being
+        /// shown, naming a field.
+        #[test]
+        fn refusals_never_show_the_value(v in any::<String>(), field in 0usize..6) {
+            let body = match field {
+                0 => serde_json::json!({"subjectKind": v, "subjectUid": "0123456789ab", "role": "project-viewer"}),
+                1 => serde_json::json!({"subjectKind": "user", "subjectUid": v, "role": "project-viewer"}),
+                2 => serde_json::json!({"subjectKind": "user", "subjectUid": "0123456789ab", "role": v}),
+                3 => serde_json::json!({"name": v}),
+                4 => serde_json::json!({"name": "ops", "description": v}),
+                _ => serde_json::json!({"name": "ops", v.clone(): 1}),
+            };
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let outcome = if field < 3 {
+                super::parse_body::<CreateBindingRequest>(&bytes).map(drop)
+            } else {
+                super::parse_body::<CreateTeamRequest>(&bytes).map(drop)
+            };
+            // A key that looks like a field name is named on purpose.
+            let named_key = field == 5 && super::shown(v.clone(), "") == v;
+            if let Err(e) = outcome {
+                prop_assert!(named_key || !shows(e.message(), &v), "{}", e.message());
+                prop_assert!(e.status().as_u16() == 400);
+            }
+        }
+
+        /// Arbitrary bytes are answered 400 or parsed; never a panic.
+        #[test]
+        fn arbitrary_bytes_are_refused_or_parsed(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Err(e) = super::parse_body::<CreateTeamRequest>(&bytes) {
+                prop_assert!(e.status().as_u16() == 400);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_that_are_not_names_are_not_shown() {
+        assert_eq!(super::shown("x' OR '1'='1".into(), "a field"), "a field");
+        assert_eq!(
+            super::shown("query parameter <b>".into(), "a query parameter"),
+            "a query parameter"
+        );
+        assert_eq!(
+            super::shown("permissions[0]".into(), "a field"),
+            "permissions[0]"
+        );
+        assert_eq!(
+            super::shown("query parameter after".into(), "a query parameter"),
+            "query parameter after"
+        );
+    }
+
     #[test]
     fn nesting_is_measured_outside_strings() {
         assert_eq!(super::nesting(br#"{"a":[{"b":1}]}"#), 3);
@@ -176,6 +292,20 @@ mod tests {
         assert_eq!(
             super::sanitize("unknown field `pasword`, expected one of `a`, `b` at line 1 column 9"),
             "unknown field `pasword`, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            super::sanitize("unknown field `<b>x', expected`, expected `a` at line 1 column 9"),
+            "unknown field, expected `a`"
+        );
+        assert_eq!(
+            super::sanitize("unknown field `colour`, there are no fields"),
+            "unknown field `colour`, there are no fields"
+        );
+        assert_eq!(
+            super::sanitize(
+                "unknown variant `x'; DROP TABLE users;--, expected`, expected `user` or `team`"
+            ),
+            "unknown variant, expected `user` or `team`"
         );
     }
 }
@@ -207,7 +337,7 @@ where
                 let path = if path == "." || path.is_empty() {
                     "query".to_owned()
                 } else {
-                    format!("query parameter {path}")
+                    shown(format!("query parameter {path}"), "a query parameter")
                 };
                 field_error(&path, reason)
             })

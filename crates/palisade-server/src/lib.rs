@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod json;
+pub mod logging;
 pub mod openapi;
 pub mod routes;
 pub mod serve;

@@ -128,8 +128,20 @@ pub async fn check(pool: &AnyPool, backend: Backend) -> Result<i64> {
 }
 
 /// Applies pending migrations, each in its own transaction. On PostgreSQL an
-/// advisory lock keeps concurrently starting replicas from racing.
+/// advisory lock keeps concurrently starting replicas from racing, and each
+/// migration sees every tenant's rows (row-level security scope `*`).
 pub async fn apply(pool: &AnyPool, backend: Backend, now: i64) -> Result<Vec<i64>> {
+    apply_through(pool, backend, now, latest(backend)).await
+}
+
+/// Like [`apply`], but only the migrations up to and including version
+/// `last`: builds an older schema, for tests of the migrations themselves.
+pub async fn apply_through(
+    pool: &AnyPool,
+    backend: Backend,
+    now: i64,
+    last: i64,
+) -> Result<Vec<i64>> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT NOT NULL PRIMARY KEY,
@@ -141,12 +153,18 @@ pub async fn apply(pool: &AnyPool, backend: Backend, now: i64) -> Result<Vec<i64
     .execute(pool)
     .await?;
     let mut applied = Vec::new();
-    for (version, name, sql) in migrations(backend) {
+    for (version, name, sql) in migrations(backend).iter().filter(|m| m.0 <= last) {
         let mut tx = match backend {
             Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7461626973616465)")
+                    .execute(&mut *tx)
+                    .await?;
+                // A migration works on every tenant's rows: without this,
+                // row-level security would hide them from data migrations
+                // (v4 would find no admin to turn into a binding).
+                sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
                     .execute(&mut *tx)
                     .await?;
                 tx

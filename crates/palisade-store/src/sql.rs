@@ -204,12 +204,27 @@ impl SqlStore {
         keys: KeyringHandle,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::open_through(options, keys, clock, i64::MAX).await
+    }
+
+    /// Like [`SqlStore::open`], but migrates only up to schema version
+    /// `last`: for tests that build an older database and then open it with
+    /// [`SqlStore::open`] to test a migration. Not for production use (the
+    /// store's own queries expect the newest schema).
+    #[doc(hidden)]
+    pub async fn open_through(
+        options: &StoreOptions,
+        keys: KeyringHandle,
+        clock: Arc<dyn Clock>,
+        last: i64,
+    ) -> Result<Self> {
         let store = Self::connect(options, keys, clock).await?;
         let version = migrate::check(&store.pool, store.backend).await?;
         if version > 0 {
             store.check_installation().await?;
         }
-        let applied = migrate::apply(&store.pool, store.backend, store.clock.now_ms()).await?;
+        let applied =
+            migrate::apply_through(&store.pool, store.backend, store.clock.now_ms(), last).await?;
         store.ensure_installation().await?;
         store.verify_all_keys().await?;
         // Tenants older than the audit log get their empty, signed log once,

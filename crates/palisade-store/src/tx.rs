@@ -50,6 +50,11 @@ pub trait WriteTx: Send {
     ) -> Result<()>;
     /// Enables or disables a user.
     async fn set_user_status(&mut self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()>;
+    /// A user's status, read inside this transaction (`NotFound` when the
+    /// user does not exist). Reading through the store instead while this
+    /// transaction is open would hold one connection while waiting for
+    /// another.
+    async fn user_status(&mut self, tenant: Uid, uid: Uid) -> Result<UserStatus>;
     /// Renames a user (display name, sealed).
     async fn set_display_name(&mut self, tenant: Uid, uid: Uid, display_name: &str) -> Result<()>;
     /// Deletes a user.
@@ -345,6 +350,10 @@ impl WriteTx for SqlTx {
     async fn set_user_status(&mut self, tenant: Uid, uid: Uid, status: UserStatus) -> Result<()> {
         self.check(tenant)?;
         self.user_set_status(tenant, uid, status).await
+    }
+    async fn user_status(&mut self, tenant: Uid, uid: Uid) -> Result<UserStatus> {
+        self.check(tenant)?;
+        self.user_status_in(tenant, uid).await
     }
     async fn set_display_name(&mut self, tenant: Uid, uid: Uid, display_name: &str) -> Result<()> {
         self.check(tenant)?;

@@ -226,6 +226,18 @@ impl SqlTx {
         .await
     }
 
+    pub(crate) async fn user_status_in(&mut self, tenant: Uid, uid: Uid) -> Result<UserStatus> {
+        let row = sqlx::query("SELECT status FROM users WHERE tenant_uid = $1 AND uid = $2")
+            .bind(tenant.to_string())
+            .bind(uid.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let s: String = row.try_get(0)?;
+        UserStatus::parse(&s)
+            .ok_or_else(|| StoreError::Corrupt(format!("user {uid} has status {s:?}")))
+    }
+
     pub(crate) async fn user_delete(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
         // Bindings name their subject without a foreign key (a user or a team).
         self.exec(

@@ -17,13 +17,16 @@ use std::sync::{Arc, Mutex};
 
 use palisade_core::audit::{AuditContext, Outcome};
 use palisade_core::model::UserStatus;
+use palisade_core::rbac::{
+    BuiltinRole, Grants, Permission, PermissionSet, RoleRef, Scope, Subject, Target, Via,
+};
 use palisade_core::{SystemClock, Uid};
 use palisade_crypto::Keyring;
 use palisade_store::testing::{OneShot, PgTestDb};
 use palisade_store::{
-    AuditFilter, AuditOrder, AuditPage, Backend, Database, IdentityStore, KeyringHandle,
-    KeyringSource, LogProblem, NewCloudAccount, NewCluster, NewUser, PageRequest, RefreshOutcome,
-    SqlStore, Store, StoreError, StoreOptions, UidSource,
+    AuditFilter, AuditOrder, AuditPage, Backend, BindingFilter, Database, IdentityStore,
+    KeyringHandle, KeyringSource, LogProblem, NewCloudAccount, NewCluster, NewUser, PageRequest,
+    RefreshOutcome, RoleChange, SqlStore, Store, StoreError, StoreOptions, UidSource,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
@@ -190,6 +193,13 @@ conformance!(
     audit_retention_cut_keeps_log_verifiable,
     audit_log_given_once_to_tenants_older_than_it,
     access_reads_bring_status_and_every_grant,
+    rbac_teams_and_members,
+    rbac_custom_roles,
+    rbac_bindings,
+    rbac_grants_direct_via_team_and_custom,
+    rbac_tenant_isolation,
+    rbac_tenant_deletion_removes_rbac_rows,
+    rbac_migration_from_v3_makes_bindings,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -1624,7 +1634,6 @@ async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
 }
 
 async fn access_reads_bring_status_and_every_grant(h: &Harness) {
-    use palisade_core::rbac::{BuiltinRole, PermissionSet, RoleRef, Scope, Subject, Via};
     let s = &h.store;
     let t = s.create_tenant("acme").await.unwrap();
     let u = s.create_user(t.uid, user("a@acme.test")).await.unwrap();
@@ -1711,4 +1720,1114 @@ async fn access_reads_bring_status_and_every_grant(h: &Harness) {
         s.session_access(b.uid, sess.uid).await,
         Err(StoreError::NotFound)
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Role-based access control: teams, custom roles, bindings, grants.
+
+/// Runs one write-transaction call: commits it with a system event when it
+/// succeeds, rolls it back otherwise, and gives back its result.
+macro_rules! in_tx {
+    ($s:expr, $t:expr, $action:literal, |$tx:ident| $call:expr) => {{
+        let mut $tx = $s.write($t).await.unwrap();
+        let r = $call.await;
+        if r.is_ok() {
+            $tx.commit(AuditContext::system().entry($action))
+                .await
+                .unwrap();
+        } else {
+            $tx.rollback().await.unwrap();
+        }
+        r
+    }};
+}
+
+/// Every item of a paged listing, 3 a page, and how many pages it took.
+async fn all_pages<T>(
+    mut list: impl AsyncFnMut(PageRequest) -> Result<palisade_store::Page<T>, StoreError>,
+    limit: u32,
+) -> (Vec<T>, usize) {
+    let mut page = PageRequest { after: None, limit };
+    let mut items = Vec::new();
+    for pages in 1..=100 {
+        let got = list(page).await.unwrap();
+        assert!(got.items.len() <= limit as usize);
+        items.extend(got.items);
+        match got.next {
+            Some(n) => page.after = Some(n),
+            None => return (items, pages),
+        }
+    }
+    panic!("more than 100 pages");
+}
+
+/// Raw SQL on any store, seeing every tenant (RLS scope `*` on PostgreSQL).
+async fn raw_on(s: &SqlStore, sql: &str, binds: &[&str]) -> Result<u64, sqlx::Error> {
+    let mut tx = s.pool().begin().await?;
+    if s.backend() == Backend::Postgres {
+        sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for b in binds {
+        q = q.bind((*b).to_owned());
+    }
+    let n = q.execute(&mut *tx).await?.rows_affected();
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// `SELECT COUNT(*) …` with one bound value, seeing every tenant.
+async fn count_on(s: &SqlStore, sql: &str, bind: &str) -> i64 {
+    let mut tx = s.pool().begin().await.unwrap();
+    if s.backend() == Backend::Postgres {
+        sqlx::query("SELECT set_config('palisade.tenant_uid', '*', true)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(bind.to_owned())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    tx.rollback().await.unwrap();
+    n
+}
+
+fn perms(list: &[Permission]) -> PermissionSet {
+    PermissionSet::of(list)
+}
+
+async fn rbac_teams_and_members(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let other = s.create_tenant("globex").await.unwrap();
+    let alice = s.create_user(t.uid, user("alice@acme.test")).await.unwrap();
+    let bob = s.create_user(t.uid, user("bob@acme.test")).await.unwrap();
+    let mallory = s
+        .create_user(other.uid, user("mallory@globex.test"))
+        .await
+        .unwrap();
+    // Names are DNS labels, unique within the tenant.
+    let long = "a".repeat(64);
+    for bad in ["Ops", "", "ops team", "-ops", "ops-", long.as_str()] {
+        let r = s.create_team(t.uid, bad, "").await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?}: {r:?}");
+    }
+    let ops = s.create_team(t.uid, "ops", "Operations").await.unwrap();
+    assert_eq!(
+        (ops.name.as_str(), ops.description.as_str(), ops.tenant_uid),
+        ("ops", "Operations", t.uid)
+    );
+    assert!(matches!(
+        s.create_team(t.uid, "ops", "").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let theirs = s.create_team(other.uid, "ops", "").await.unwrap();
+    assert_ne!(theirs.uid, ops.uid);
+    assert_eq!(s.get_team(t.uid, ops.uid).await.unwrap(), ops);
+
+    // Members: users of the tenant, once each, listed in UID order.
+    s.add_team_member(t.uid, ops.uid, alice.uid).await.unwrap();
+    s.add_team_member(t.uid, ops.uid, bob.uid).await.unwrap();
+    assert!(matches!(
+        s.add_team_member(t.uid, ops.uid, alice.uid).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.add_team_member(t.uid, ops.uid, mallory.uid).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.add_team_member(t.uid, ops.uid, Uid::from_u64(77)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.add_team_member(t.uid, Uid::from_u64(77), alice.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    let mut both = vec![alice.uid, bob.uid];
+    both.sort();
+    assert_eq!(s.team_members(t.uid, ops.uid).await.unwrap(), both);
+    assert!(matches!(
+        s.team_members(t.uid, Uid::from_u64(77)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Description, removal (a non-member is NotFound).
+    let changed = in_tx!(s, t.uid, "team.update", |tx| tx.set_team_description(
+        t.uid,
+        ops.uid,
+        "Ops & on-call"
+    ))
+    .unwrap();
+    assert_eq!(changed.description, "Ops & on-call");
+    assert_eq!(
+        s.get_team(t.uid, ops.uid).await.unwrap().description,
+        "Ops & on-call"
+    );
+    in_tx!(s, t.uid, "team.update", |tx| tx
+        .remove_team_member(t.uid, ops.uid, bob.uid))
+    .unwrap();
+    assert_eq!(
+        s.team_members(t.uid, ops.uid).await.unwrap(),
+        vec![alice.uid]
+    );
+    let again = in_tx!(s, t.uid, "team.update", |tx| tx
+        .remove_team_member(t.uid, ops.uid, bob.uid));
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+
+    // Deleting a user removes their memberships.
+    s.delete_user(t.uid, alice.uid).await.unwrap();
+    assert!(s.team_members(t.uid, ops.uid).await.unwrap().is_empty());
+
+    // Pagination: 7 teams, 3 a page, in UID order, only this tenant's.
+    for i in 0..6 {
+        s.create_team(t.uid, &format!("team-{i}"), "")
+            .await
+            .unwrap();
+    }
+    let (seen, pages) = all_pages(async |p| s.list_teams(t.uid, p).await, 3).await;
+    assert_eq!((seen.len(), pages), (7, 3));
+    assert!(seen.windows(2).all(|w| w[0].uid < w[1].uid));
+    assert!(seen.iter().all(|x| x.tenant_uid == t.uid));
+
+    // Deleting a team deletes its memberships and its bindings.
+    s.add_team_member(t.uid, ops.uid, bob.uid).await.unwrap();
+    let b = s
+        .create_binding(
+            t.uid,
+            Subject::Team(ops.uid),
+            RoleRef::Builtin(BuiltinRole::TenantViewer),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.grants_of(t.uid, bob.uid).await.unwrap().len(), 1);
+    in_tx!(s, t.uid, "team.delete", |tx| tx.delete_team(t.uid, ops.uid)).unwrap();
+    assert!(matches!(
+        s.get_team(t.uid, ops.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_binding(t.uid, b.binding.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.grants_of(t.uid, bob.uid).await.unwrap().is_empty());
+    assert_eq!(
+        count_on(
+            s,
+            "SELECT COUNT(*) FROM team_members WHERE team_uid = $1",
+            &ops.uid.to_string()
+        )
+        .await,
+        0
+    );
+    let again = in_tx!(s, t.uid, "team.delete", |tx| tx.delete_team(t.uid, ops.uid));
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+async fn rbac_custom_roles(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let other = s.create_tenant("globex").await.unwrap();
+    let read = perms(&[Permission::ClusterList, Permission::ClusterGet]);
+    // A DNS label that is no built-in role's name; at least one permission;
+    // none of platform level.
+    for (name, set) in [
+        ("Auditor", read),
+        ("", read),
+        ("tenant-admin", read),
+        ("platform-admin", read),
+        ("project-viewer", read),
+        ("auditor", PermissionSet::EMPTY),
+        ("auditor", perms(&[Permission::TenantCreate])),
+        ("auditor", read.with(Permission::TenantList)),
+    ] {
+        let r = s.create_role(t.uid, name, "", set).await;
+        assert!(
+            matches!(r, Err(StoreError::Invalid(_))),
+            "{name:?} {set:?}: {r:?}"
+        );
+    }
+    let audit = perms(&[Permission::AuditList, Permission::AuditExport]);
+    let auditor = s
+        .create_role(t.uid, "auditor", "Reads the log", audit)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            auditor.name.as_str(),
+            auditor.permissions,
+            auditor.tenant_uid
+        ),
+        ("auditor", audit, t.uid)
+    );
+    assert!(matches!(
+        s.create_role(t.uid, "auditor", "", read).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let theirs = s.create_role(other.uid, "auditor", "", read).await.unwrap();
+    assert_eq!(s.get_role(t.uid, auditor.uid).await.unwrap(), auditor);
+    assert_eq!(s.role_by_name(t.uid, "auditor").await.unwrap(), auditor);
+    assert_eq!(s.role_by_name(other.uid, "auditor").await.unwrap(), theirs);
+    assert!(matches!(
+        s.role_by_name(t.uid, "nobody").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Updates: each field optional, permissions validated as on creation.
+    let r = in_tx!(s, t.uid, "role.update", |tx| tx.update_role(
+        t.uid,
+        auditor.uid,
+        RoleChange {
+            description: Some("Reads and exports".into()),
+            permissions: None,
+        }
+    ))
+    .unwrap();
+    assert_eq!(
+        (r.description.as_str(), r.permissions),
+        ("Reads and exports", audit)
+    );
+    let r = in_tx!(s, t.uid, "role.update", |tx| tx.update_role(
+        t.uid,
+        auditor.uid,
+        RoleChange {
+            description: None,
+            permissions: Some(read),
+        }
+    ))
+    .unwrap();
+    assert_eq!(
+        (r.description.as_str(), r.permissions),
+        ("Reads and exports", read)
+    );
+    for bad in [PermissionSet::EMPTY, read.with(Permission::TenantDelete)] {
+        let e = in_tx!(s, t.uid, "role.update", |tx| tx.update_role(
+            t.uid,
+            auditor.uid,
+            RoleChange {
+                description: None,
+                permissions: Some(bad),
+            }
+        ));
+        assert!(matches!(e, Err(StoreError::Invalid(_))), "{e:?}");
+    }
+    assert_eq!(
+        s.get_role(t.uid, auditor.uid).await.unwrap().permissions,
+        read
+    );
+    let e = in_tx!(s, t.uid, "role.update", |tx| tx.update_role(
+        t.uid,
+        Uid::from_u64(99),
+        RoleChange {
+            description: Some("x".into()),
+            permissions: None,
+        }
+    ));
+    assert!(matches!(e, Err(StoreError::NotFound)), "{e:?}");
+
+    // Deletion is refused while a binding names the role.
+    let u = s.create_user(t.uid, user("u@acme.test")).await.unwrap();
+    let b = s
+        .create_binding(
+            t.uid,
+            Subject::User(u.uid),
+            RoleRef::Custom(auditor.uid),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+    let e = in_tx!(s, t.uid, "role.delete", |tx| tx
+        .delete_role(t.uid, auditor.uid));
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    assert!(s.get_role(t.uid, auditor.uid).await.is_ok());
+    in_tx!(s, t.uid, "rolebinding.delete", |tx| tx.delete_binding(
+        t.uid,
+        b.binding.uid,
+        None
+    ))
+    .unwrap();
+    in_tx!(s, t.uid, "role.delete", |tx| tx
+        .delete_role(t.uid, auditor.uid))
+    .unwrap();
+    assert!(matches!(
+        s.get_role(t.uid, auditor.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    let e = in_tx!(s, t.uid, "role.delete", |tx| tx
+        .delete_role(t.uid, auditor.uid));
+    assert!(matches!(e, Err(StoreError::NotFound)), "{e:?}");
+    // The name is free again.
+    s.create_role(t.uid, "auditor", "", audit).await.unwrap();
+
+    // Pagination: 6 roles, 4 a page.
+    for i in 0..5 {
+        s.create_role(t.uid, &format!("role-{i}"), "", read)
+            .await
+            .unwrap();
+    }
+    let (seen, pages) = all_pages(async |p| s.list_roles(t.uid, p).await, 4).await;
+    assert_eq!((seen.len(), pages), (6, 2));
+    assert!(seen.windows(2).all(|w| w[0].uid < w[1].uid));
+    assert!(seen.iter().all(|r| r.tenant_uid == t.uid));
+}
+
+async fn rbac_bindings(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let o = s.create_tenant("globex").await.unwrap();
+    let u = s.create_user(t.uid, user("u@acme.test")).await.unwrap();
+    let v = s.create_user(t.uid, user("v@acme.test")).await.unwrap();
+    let ou = s.create_user(o.uid, user("o@globex.test")).await.unwrap();
+    let team = s.create_team(t.uid, "ops", "").await.unwrap();
+    let oteam = s.create_team(o.uid, "ops", "").await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let q = s.create_project(t.uid, "api", "").await.unwrap();
+    let op = s.create_project(o.uid, "web", "").await.unwrap();
+    let audit = perms(&[Permission::AuditList]);
+    let role = s.create_role(t.uid, "auditor", "", audit).await.unwrap();
+    let orole = s.create_role(o.uid, "auditor", "", audit).await.unwrap();
+    let viewer = RoleRef::Builtin(BuiltinRole::ProjectViewer);
+    let missing = Uid::from_u64(5);
+
+    // Subject, role and project must all be of the binding's tenant.
+    for (subject, role_ref, scope) in [
+        (Subject::User(ou.uid), viewer, Scope::Tenant),
+        (Subject::User(missing), viewer, Scope::Tenant),
+        (Subject::User(team.uid), viewer, Scope::Tenant),
+        (Subject::Team(oteam.uid), viewer, Scope::Tenant),
+        (Subject::Team(missing), viewer, Scope::Tenant),
+        (Subject::Team(u.uid), viewer, Scope::Tenant),
+        (
+            Subject::User(u.uid),
+            RoleRef::Custom(orole.uid),
+            Scope::Tenant,
+        ),
+        (
+            Subject::User(u.uid),
+            RoleRef::Custom(missing),
+            Scope::Tenant,
+        ),
+        (Subject::User(u.uid), viewer, Scope::Project(op.uid)),
+        (Subject::User(u.uid), viewer, Scope::Project(missing)),
+    ] {
+        let r = s.create_binding(t.uid, subject, role_ref, scope).await;
+        assert!(
+            matches!(r, Err(StoreError::Invalid(_))),
+            "{subject:?} {role_ref:?} {scope:?}: {r:?}"
+        );
+    }
+    let none = s
+        .list_bindings(t.uid, BindingFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
+    assert!(none.items.is_empty(), "{none:?}");
+
+    let at_tenant = s
+        .create_binding(t.uid, Subject::User(u.uid), viewer, Scope::Tenant)
+        .await
+        .unwrap();
+    assert_eq!(at_tenant.tenant_uid, t.uid);
+    assert_eq!(
+        (
+            at_tenant.binding.subject,
+            at_tenant.binding.role,
+            at_tenant.binding.scope
+        ),
+        (Subject::User(u.uid), viewer, Scope::Tenant)
+    );
+    let at_p = s
+        .create_binding(t.uid, Subject::User(u.uid), viewer, Scope::Project(p.uid))
+        .await
+        .unwrap();
+    let at_q = s
+        .create_binding(t.uid, Subject::User(u.uid), viewer, Scope::Project(q.uid))
+        .await
+        .unwrap();
+    let team_b = s
+        .create_binding(
+            t.uid,
+            Subject::Team(team.uid),
+            RoleRef::Custom(role.uid),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+    let v_p = s
+        .create_binding(
+            t.uid,
+            Subject::User(v.uid),
+            RoleRef::Builtin(BuiltinRole::ProjectAdmin),
+            Scope::Project(p.uid),
+        )
+        .await
+        .unwrap();
+    // The same subject, role and scope twice is refused, whatever the kind.
+    for (subject, role_ref, scope) in [
+        (Subject::User(u.uid), viewer, Scope::Tenant),
+        (Subject::User(u.uid), viewer, Scope::Project(p.uid)),
+        (
+            Subject::Team(team.uid),
+            RoleRef::Custom(role.uid),
+            Scope::Tenant,
+        ),
+    ] {
+        let r = s.create_binding(t.uid, subject, role_ref, scope).await;
+        assert!(
+            matches!(r, Err(StoreError::Conflict(_))),
+            "{subject:?} {role_ref:?} {scope:?}: {r:?}"
+        );
+    }
+    assert_eq!(s.get_binding(t.uid, at_p.binding.uid).await.unwrap(), at_p);
+
+    // Filters.
+    let uids = |items: Vec<palisade_core::model::RoleBinding>| {
+        let mut v: Vec<Uid> = items.iter().map(|b| b.binding.uid).collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<Uid>| {
+        v.sort();
+        v
+    };
+    let list = async |f: BindingFilter| {
+        s.list_bindings(t.uid, f, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+    };
+    assert_eq!(uids(list(BindingFilter::default()).await).len(), 5);
+    assert_eq!(
+        uids(
+            list(BindingFilter {
+                subject: Some(Subject::User(u.uid)),
+                ..BindingFilter::default()
+            })
+            .await
+        ),
+        sorted(vec![
+            at_tenant.binding.uid,
+            at_p.binding.uid,
+            at_q.binding.uid
+        ])
+    );
+    assert_eq!(
+        uids(
+            list(BindingFilter {
+                project: Some(p.uid),
+                ..BindingFilter::default()
+            })
+            .await
+        ),
+        sorted(vec![at_p.binding.uid, v_p.binding.uid])
+    );
+    assert_eq!(
+        uids(
+            list(BindingFilter {
+                tenant_scope_only: true,
+                ..BindingFilter::default()
+            })
+            .await
+        ),
+        sorted(vec![at_tenant.binding.uid, team_b.binding.uid])
+    );
+    assert_eq!(
+        uids(
+            list(BindingFilter {
+                subject: Some(Subject::User(u.uid)),
+                project: Some(p.uid),
+                ..BindingFilter::default()
+            })
+            .await
+        ),
+        vec![at_p.binding.uid]
+    );
+    let (seen, pages) = all_pages(
+        async |pg| s.list_bindings(t.uid, BindingFilter::default(), pg).await,
+        2,
+    )
+    .await;
+    assert_eq!((seen.len(), pages), (5, 3));
+    assert!(seen.windows(2).all(|w| w[0].binding.uid < w[1].binding.uid));
+
+    // Deleting through a project reaches only that project's bindings.
+    for (uid, project) in [
+        (at_tenant.binding.uid, p.uid),
+        (at_q.binding.uid, p.uid),
+        (at_p.binding.uid, q.uid),
+    ] {
+        let r = in_tx!(s, t.uid, "projectbinding.delete", |tx| tx.delete_binding(
+            t.uid,
+            uid,
+            Some(project)
+        ));
+        assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    }
+    let gone = in_tx!(s, t.uid, "projectbinding.delete", |tx| tx.delete_binding(
+        t.uid,
+        at_p.binding.uid,
+        Some(p.uid)
+    ))
+    .unwrap();
+    assert_eq!(gone, at_p.binding);
+    assert!(matches!(
+        s.get_binding(t.uid, at_p.binding.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    // Deleting a project deletes the bindings at its scope, and only those.
+    s.delete_project(t.uid, q.uid).await.unwrap();
+    assert!(matches!(
+        s.get_binding(t.uid, at_q.binding.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        uids(list(BindingFilter::default()).await),
+        sorted(vec![
+            at_tenant.binding.uid,
+            team_b.binding.uid,
+            v_p.binding.uid
+        ])
+    );
+}
+
+async fn rbac_grants_direct_via_team_and_custom(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let u = s.create_user(t.uid, user("u@acme.test")).await.unwrap();
+    let v = s.create_user(t.uid, user("v@acme.test")).await.unwrap();
+    let ops = s.create_team(t.uid, "ops", "").await.unwrap();
+    s.add_team_member(t.uid, ops.uid, u.uid).await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let deploy = perms(&[Permission::ClusterCreate, Permission::ClusterGet]);
+    let deployer = s.create_role(t.uid, "deployer", "", deploy).await.unwrap();
+    let b1 = s
+        .create_binding(
+            t.uid,
+            Subject::User(u.uid),
+            RoleRef::Builtin(BuiltinRole::TenantViewer),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+    let b2 = s
+        .create_binding(
+            t.uid,
+            Subject::Team(ops.uid),
+            RoleRef::Custom(deployer.uid),
+            Scope::Project(p.uid),
+        )
+        .await
+        .unwrap();
+    let b3 = s
+        .create_binding(
+            t.uid,
+            Subject::User(v.uid),
+            RoleRef::Builtin(BuiltinRole::ProjectEditor),
+            Scope::Project(p.uid),
+        )
+        .await
+        .unwrap();
+
+    type Row = (Uid, String, RoleRef, Scope, Via, PermissionSet);
+    let rows = async |user: Uid| -> Vec<Row> {
+        let mut out: Vec<Row> = s
+            .grants_of(t.uid, user)
+            .await
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g.binding(),
+                    g.role().name().to_owned(),
+                    g.role().role_ref(),
+                    g.scope(),
+                    g.via(),
+                    g.role_permissions(),
+                )
+            })
+            .collect();
+        out.sort_by_key(|r| r.0);
+        out
+    };
+    let direct = (
+        b1.binding.uid,
+        "tenant-viewer".to_owned(),
+        RoleRef::Builtin(BuiltinRole::TenantViewer),
+        Scope::Tenant,
+        Via::Direct,
+        BuiltinRole::TenantViewer.permissions(),
+    );
+    let via_team = |set| {
+        (
+            b2.binding.uid,
+            "deployer".to_owned(),
+            RoleRef::Custom(deployer.uid),
+            Scope::Project(p.uid),
+            Via::Team(ops.uid),
+            set,
+        )
+    };
+    let mut expected = vec![direct.clone(), via_team(deploy)];
+    expected.sort_by_key(|r| r.0);
+    assert_eq!(rows(u.uid).await, expected);
+    assert_eq!(
+        rows(v.uid).await,
+        vec![(
+            b3.binding.uid,
+            "project-editor".to_owned(),
+            RoleRef::Builtin(BuiltinRole::ProjectEditor),
+            Scope::Project(p.uid),
+            Via::Direct,
+            BuiltinRole::ProjectEditor.permissions(),
+        )]
+    );
+    // What the decision function makes of them.
+    let g = Grants::new(false, s.grants_of(t.uid, u.uid).await.unwrap());
+    assert!(
+        g.decide(Permission::ClusterCreate, Target::Project(p.uid))
+            .is_allowed()
+    );
+    assert!(
+        !g.decide(Permission::ClusterCreate, Target::Tenant)
+            .is_allowed()
+    );
+    assert!(g.decide(Permission::UserList, Target::Tenant).is_allowed());
+
+    // A custom role's change applies to its bindings at once.
+    let narrower = perms(&[Permission::ClusterGet]);
+    in_tx!(s, t.uid, "role.update", |tx| tx.update_role(
+        t.uid,
+        deployer.uid,
+        RoleChange {
+            description: None,
+            permissions: Some(narrower),
+        }
+    ))
+    .unwrap();
+    let mut expected = vec![direct.clone(), via_team(narrower)];
+    expected.sort_by_key(|r| r.0);
+    assert_eq!(rows(u.uid).await, expected);
+    let g = Grants::new(false, s.grants_of(t.uid, u.uid).await.unwrap());
+    assert!(
+        !g.decide(Permission::ClusterCreate, Target::Project(p.uid))
+            .is_allowed()
+    );
+
+    // Leaving the team loses its grants; joining again restores them.
+    in_tx!(s, t.uid, "team.update", |tx| tx
+        .remove_team_member(t.uid, ops.uid, u.uid))
+    .unwrap();
+    assert_eq!(rows(u.uid).await, vec![direct.clone()]);
+    s.add_team_member(t.uid, ops.uid, u.uid).await.unwrap();
+    assert_eq!(rows(u.uid).await.len(), 2);
+
+    // Deleting a user deletes their bindings (none is left to a later
+    // user); an unknown user simply has no grants.
+    s.delete_user(t.uid, v.uid).await.unwrap();
+    assert!(matches!(
+        s.get_binding(t.uid, b3.binding.uid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(rows(v.uid).await.is_empty());
+    assert_eq!(
+        count_on(
+            s,
+            "SELECT COUNT(*) FROM role_bindings WHERE subject_uid = $1",
+            &v.uid.to_string()
+        )
+        .await,
+        0
+    );
+    assert!(rows(Uid::from_u64(3)).await.is_empty());
+    // Deleting the team deletes its bindings: its former members lose them.
+    in_tx!(s, t.uid, "team.delete", |tx| tx.delete_team(t.uid, ops.uid)).unwrap();
+    assert_eq!(rows(u.uid).await, vec![direct]);
+}
+
+async fn rbac_tenant_isolation(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap();
+    let b = s.create_tenant("globex").await.unwrap();
+    let ua = s.create_user(a.uid, user("u@acme.test")).await.unwrap();
+    let ub = s.create_user(b.uid, user("u@globex.test")).await.unwrap();
+    let ta = s.create_team(a.uid, "ops", "").await.unwrap();
+    s.add_team_member(a.uid, ta.uid, ua.uid).await.unwrap();
+    let pa = s.create_project(a.uid, "web", "").await.unwrap();
+    let ra = s
+        .create_role(a.uid, "auditor", "", perms(&[Permission::AuditList]))
+        .await
+        .unwrap();
+    let ba = s
+        .create_binding(
+            a.uid,
+            Subject::Team(ta.uid),
+            RoleRef::Custom(ra.uid),
+            Scope::Project(pa.uid),
+        )
+        .await
+        .unwrap();
+    let ba2 = s
+        .create_binding(
+            a.uid,
+            Subject::User(ua.uid),
+            RoleRef::Builtin(BuiltinRole::TenantAdmin),
+            Scope::Tenant,
+        )
+        .await
+        .unwrap();
+
+    // Tenant B sees nothing of tenant A's teams, roles and bindings…
+    let nf = |r: Result<(), StoreError>, what: &str| {
+        assert!(matches!(r, Err(StoreError::NotFound)), "{what}: {r:?}");
+    };
+    nf(s.get_team(b.uid, ta.uid).await.map(drop), "get_team");
+    nf(
+        s.team_members(b.uid, ta.uid).await.map(drop),
+        "team_members",
+    );
+    nf(s.get_role(b.uid, ra.uid).await.map(drop), "get_role");
+    nf(
+        s.role_by_name(b.uid, "auditor").await.map(drop),
+        "role_by_name",
+    );
+    nf(
+        s.get_binding(b.uid, ba.binding.uid).await.map(drop),
+        "get_binding",
+    );
+    let pr = PageRequest::default();
+    assert!(s.list_teams(b.uid, pr).await.unwrap().items.is_empty());
+    assert!(s.list_roles(b.uid, pr).await.unwrap().items.is_empty());
+    assert!(
+        s.list_bindings(b.uid, BindingFilter::default(), pr)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(s.grants_of(b.uid, ua.uid).await.unwrap().is_empty());
+    // …and changes none of it.
+    nf(
+        s.add_team_member(b.uid, ta.uid, ub.uid).await,
+        "add_team_member",
+    );
+    nf(
+        in_tx!(s, b.uid, "team.update", |tx| tx
+            .set_team_description(b.uid, ta.uid, "mine"))
+        .map(drop),
+        "set_team_description",
+    );
+    nf(
+        in_tx!(s, b.uid, "team.update", |tx| tx
+            .remove_team_member(b.uid, ta.uid, ua.uid)),
+        "remove_team_member",
+    );
+    nf(
+        in_tx!(s, b.uid, "team.delete", |tx| tx.delete_team(b.uid, ta.uid)),
+        "delete_team",
+    );
+    nf(
+        in_tx!(s, b.uid, "role.update", |tx| tx.update_role(
+            b.uid,
+            ra.uid,
+            RoleChange {
+                description: Some("mine".into()),
+                permissions: None
+            }
+        ))
+        .map(drop),
+        "update_role",
+    );
+    nf(
+        in_tx!(s, b.uid, "role.delete", |tx| tx.delete_role(b.uid, ra.uid)),
+        "delete_role",
+    );
+    nf(
+        in_tx!(s, b.uid, "rolebinding.delete", |tx| tx.delete_binding(
+            b.uid,
+            ba2.binding.uid,
+            None
+        ))
+        .map(drop),
+        "delete_binding",
+    );
+    // B cannot bind A's user, team, role or project.
+    for (subject, role, scope) in [
+        (
+            Subject::User(ua.uid),
+            RoleRef::Builtin(BuiltinRole::TenantAdmin),
+            Scope::Tenant,
+        ),
+        (
+            Subject::Team(ta.uid),
+            RoleRef::Builtin(BuiltinRole::TenantAdmin),
+            Scope::Tenant,
+        ),
+        (
+            Subject::User(ub.uid),
+            RoleRef::Custom(ra.uid),
+            Scope::Tenant,
+        ),
+        (
+            Subject::User(ub.uid),
+            RoleRef::Builtin(BuiltinRole::ProjectAdmin),
+            Scope::Project(pa.uid),
+        ),
+    ] {
+        let r = s.create_binding(b.uid, subject, role, scope).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    }
+    // Everything is still there for A.
+    assert_eq!(s.get_team(a.uid, ta.uid).await.unwrap(), ta);
+    assert_eq!(s.team_members(a.uid, ta.uid).await.unwrap(), vec![ua.uid]);
+    assert_eq!(s.get_role(a.uid, ra.uid).await.unwrap(), ra);
+    assert_eq!(s.grants_of(a.uid, ua.uid).await.unwrap().len(), 2);
+
+    if s.backend() == Backend::Postgres {
+        // Row-level security: scoped to B, or unscoped, no row of A is
+        // visible even without a tenant filter, and none can be written.
+        for scope in [Some(b.uid.to_string()), None] {
+            let mut tx = s.pool().begin().await.unwrap();
+            if let Some(scope) = &scope {
+                sqlx::query("SELECT set_config('palisade.tenant_uid', $1, true)")
+                    .bind(scope.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            for table in ["teams", "team_members", "roles", "role_bindings"] {
+                let n: i64 =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap()
+                        .try_get(0)
+                        .unwrap();
+                assert_eq!(n, 0, "{table} visible under scope {scope:?}");
+                let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE tenant_uid = $1"
+                )))
+                .bind(a.uid.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap()
+                .rows_affected();
+                assert_eq!(changed, 0, "{table} deletable under scope {scope:?}");
+            }
+            tx.rollback().await.unwrap();
+        }
+        // Writing a row of A while scoped to B is refused outright.
+        let mut tx = s.pool().begin().await.unwrap();
+        sqlx::query("SELECT set_config('palisade.tenant_uid', $1, true)")
+            .bind(b.uid.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let r = sqlx::query(
+            "INSERT INTO role_bindings (uid, tenant_uid, subject_kind, subject_uid, role_name, created_at) \
+             VALUES ('0000000000ab', $1, 'user', $2, 'tenant-admin', 0)",
+        )
+        .bind(a.uid.to_string())
+        .bind(ub.uid.to_string())
+        .execute(&mut *tx)
+        .await;
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("row-level security"), "{e}");
+        tx.rollback().await.unwrap();
+        assert_eq!(s.grants_of(a.uid, ua.uid).await.unwrap().len(), 2);
+    }
+}
+
+async fn rbac_tenant_deletion_removes_rbac_rows(h: &Harness) {
+    let s = &h.store;
+    let mut tenants = Vec::new();
+    for name in ["acme", "globex"] {
+        let t = s.create_tenant(name).await.unwrap();
+        let u = s
+            .create_user(t.uid, user(&format!("u@{name}.test")))
+            .await
+            .unwrap();
+        let team = s.create_team(t.uid, "ops", "").await.unwrap();
+        s.add_team_member(t.uid, team.uid, u.uid).await.unwrap();
+        let p = s.create_project(t.uid, "web", "").await.unwrap();
+        let role = s
+            .create_role(t.uid, "auditor", "", perms(&[Permission::AuditList]))
+            .await
+            .unwrap();
+        for (subject, role_ref, scope) in [
+            (
+                Subject::Team(team.uid),
+                RoleRef::Custom(role.uid),
+                Scope::Tenant,
+            ),
+            (
+                Subject::User(u.uid),
+                RoleRef::Custom(role.uid),
+                Scope::Project(p.uid),
+            ),
+            (
+                Subject::User(u.uid),
+                RoleRef::Builtin(BuiltinRole::TenantAdmin),
+                Scope::Tenant,
+            ),
+        ] {
+            s.create_binding(t.uid, subject, role_ref, scope)
+                .await
+                .unwrap();
+        }
+        tenants.push(t.uid.to_string());
+    }
+    let tables = ["teams", "team_members", "roles", "role_bindings"];
+    let counts = async |t: &str| {
+        let mut out = Vec::new();
+        for table in tables {
+            out.push(
+                count_on(
+                    s,
+                    &format!("SELECT COUNT(*) FROM {table} WHERE tenant_uid = $1"),
+                    t,
+                )
+                .await,
+            );
+        }
+        out
+    };
+    assert_eq!(counts(&tenants[0]).await, vec![1, 1, 1, 3]);
+    let kept = counts(&tenants[1]).await;
+    // A bound custom role does not stop its tenant's deletion.
+    s.delete_tenant(Uid::parse(&tenants[0]).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(counts(&tenants[0]).await, vec![0, 0, 0, 0]);
+    assert_eq!(counts(&tenants[1]).await, kept);
+}
+
+async fn rbac_migration_from_v3_makes_bindings(h: &Harness) {
+    // A fresh database of the same back end, built with migrations 1–3 of
+    // the store's own list, written by the store at that version.
+    let pg = match h.store.backend() {
+        Backend::Postgres => Some(PgTestDb::create().await.unwrap()),
+        Backend::Sqlite => None,
+    };
+    let opts = StoreOptions {
+        database: match &pg {
+            Some(pg) => Database::Postgres(SecretString::from(pg.url.clone())),
+            None => Database::Sqlite(h.dir.path().join("v3.db")),
+        },
+        max_connections: 2,
+    };
+    let keys = KeyringHandle::new(Keyring::generate().unwrap(), KeyringSource::Fixed);
+    let old = SqlStore::open_through(&opts, keys.clone(), Arc::new(SystemClock), 3)
+        .await
+        .unwrap();
+    let version = async |st: &SqlStore| -> i64 {
+        sqlx::query("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(st.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    };
+    assert_eq!(version(&old).await, 3);
+    let system = old.create_tenant("system").await.unwrap();
+    let acme = old.create_tenant("acme").await.unwrap();
+    let root = old
+        .create_user(system.uid, user("root@localhost"))
+        .await
+        .unwrap();
+    let helper = old
+        .create_user(system.uid, user("helper@localhost"))
+        .await
+        .unwrap();
+    let boss = old
+        .create_user(acme.uid, user("boss@acme.test"))
+        .await
+        .unwrap();
+    let staff = old
+        .create_user(acme.uid, user("staff@acme.test"))
+        .await
+        .unwrap();
+    // Schema v3 kept a two-level role on the user row.
+    for u in [root.uid, boss.uid] {
+        let n = raw_on(
+            &old,
+            "UPDATE users SET role = 'tenant-admin' WHERE uid = $1",
+            &[&u.to_string()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+    old.close().await;
+
+    // Opening with this binary migrates to v4.
+    let new = SqlStore::open(&opts, keys, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(version(&new).await, 4);
+    let only = async |t: Uid, u: Uid| {
+        let g = new.grants_of(t, u).await.unwrap();
+        g.iter()
+            .map(|g| (g.role().role_ref(), g.scope(), g.via()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        only(system.uid, root.uid).await,
+        vec![(
+            RoleRef::Builtin(BuiltinRole::PlatformAdmin),
+            Scope::Tenant,
+            Via::Direct
+        )]
+    );
+    assert_eq!(
+        only(acme.uid, boss.uid).await,
+        vec![(
+            RoleRef::Builtin(BuiltinRole::TenantAdmin),
+            Scope::Tenant,
+            Via::Direct
+        )]
+    );
+    assert!(only(system.uid, helper.uid).await.is_empty());
+    assert!(only(acme.uid, staff.uid).await.is_empty());
+    // One binding per former admin, with a fresh UID, in its own tenant.
+    let mut seen = Vec::new();
+    for t in [system.uid, acme.uid] {
+        let got = new
+            .list_bindings(t, BindingFilter::default(), PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(got.items.len(), 1, "{got:?}");
+        let b = got.items[0];
+        assert_eq!(b.tenant_uid, t);
+        assert!(Uid::parse(&b.binding.uid.to_string()).is_ok());
+        seen.push(b.binding.uid);
+    }
+    assert_ne!(seen[0], seen[1]);
+    // The platform admin decides as one.
+    let g = Grants::new(true, new.grants_of(system.uid, root.uid).await.unwrap());
+    assert!(
+        g.decide(Permission::TenantCreate, Target::Platform)
+            .is_allowed()
+    );
+    // The old column is gone; sealed fields still open.
+    assert!(
+        sqlx::query("SELECT role FROM users")
+            .fetch_all(new.pool())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        new.get_user(acme.uid, boss.uid).await.unwrap().email,
+        "boss@acme.test"
+    );
+    assert_all_verify(&new).await;
+    new.close().await;
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
 }

@@ -3,7 +3,7 @@
 //! server's generated CA.
 #![warn(missing_docs)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use palisade_client::Client;
 use palisade_core::SystemClock;
@@ -100,4 +100,85 @@ impl TestServer {
         self.running.shutdown().await?;
         Ok(())
     }
+}
+
+/// The server's log lines, captured in memory (see [`capture_logs`]).
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture {
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl LogCapture {
+    /// Everything logged so far, as text.
+    pub fn text(&self) -> String {
+        let bytes = match self.buf.lock() {
+            Ok(b) => b.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Every line logged so far that is a JSON object.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
+    }
+
+    /// The access-log lines (`"message": "request"`) of one request UID.
+    pub fn request(&self, request_uid: &str) -> Vec<serde_json::Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| {
+                l.get("message").and_then(|m| m.as_str()) == Some("request")
+                    && l.get("request_uid").and_then(|u| u.as_str()) == Some(request_uid)
+            })
+            .collect()
+    }
+}
+
+/// A writer appending to the capture buffer.
+#[derive(Debug)]
+pub struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut b) => b.extend_from_slice(data),
+            Err(p) => p.into_inner().extend_from_slice(data),
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = CaptureWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        CaptureWriter(Arc::clone(&self.buf))
+    }
+}
+
+/// Captures the JSON log lines of every server in this process, as
+/// `palisade serve` writes them (`palisade_server::logging`, level `info`).
+///
+/// The subscriber is process-wide, so the first call installs it and later
+/// calls return the same capture; tests running in one process share it and
+/// should pick their lines by request UID ([`LogCapture::request`]). Call it
+/// before starting the server. Fails when another subscriber was installed
+/// first.
+pub fn capture_logs() -> anyhow::Result<LogCapture> {
+    static CAPTURE: OnceLock<Option<LogCapture>> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = LogCapture::default();
+            palisade_server::logging::install(true, "info", capture.clone()).then_some(capture)
+        })
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("another log subscriber is installed in this process"))
 }

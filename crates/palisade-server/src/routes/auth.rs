@@ -311,6 +311,9 @@ pub async fn mfa(
             ));
         }
     };
+    // Read before the write transaction: no pool read while it holds the
+    // write lock.
+    let u = state.store.get_user(tenant, user).await?;
     let mut tx = state.store.write(tenant).await?;
     let method = match (&body.code, &body.recovery_code) {
         (Some(code), _) => {
@@ -362,7 +365,6 @@ pub async fn mfa(
     if t.failures > 0 {
         tx.throttle_clear(&key, "-").await?;
     }
-    let u = state.store.get_user(tenant, user).await?;
     if u.status != UserStatus::Active {
         drop(tx);
         let err = ApiError::forbidden(codes::ACCOUNT_DISABLED, "the account is disabled");
@@ -433,8 +435,8 @@ pub async fn refresh(
         }
         return Err(e);
     }
-    let user = state.store.get_user(tenant, session.user_uid).await?;
-    if user.status != UserStatus::Active {
+    // Inside the transaction: no pool read while it holds the write lock.
+    if tx.user_status(tenant, session.user_uid).await? != UserStatus::Active {
         return Err(ApiError::unauthorized(
             codes::USER_DISABLED,
             "the user is disabled",

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::principal::Principal;
 use crate::json::{Json, ValidJson};
 use palisade_core::audit::Outcome;
-use palisade_store::WriteTx;
+use palisade_store::{TotpRecord, WriteTx};
 
 /// Number of recovery codes issued at confirmation.
 pub const RECOVERY_CODES: usize = 10;
@@ -53,23 +53,35 @@ pub async fn enrol(
     ))
 }
 
+/// The caller's TOTP enrolment, read before any write transaction opens
+/// (a read through the pool while holding the write lock could wait on
+/// connections that themselves wait for that lock).
+async fn enrolment(state: &AppState, p: &Principal) -> Result<TotpRecord, ApiError> {
+    state
+        .store
+        .get_totp(p.tenant, p.user)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                codes::MFA_NOT_ENROLLED,
+                "no TOTP enrolment",
+            )
+        })
+}
+
 /// Checks `code` (a current TOTP code, or when `recovery` a recovery code)
-/// inside `tx`, consuming the step or the code. False when wrong or replayed.
+/// against enrolment `t` inside `tx`, consuming the step or the code. False
+/// when wrong or replayed.
 async fn check_code(
     state: &AppState,
     tx: &mut dyn WriteTx,
+    t: &TotpRecord,
     p: &Principal,
     code: &str,
     confirm: bool,
     recovery: bool,
 ) -> Result<bool, ApiError> {
-    let Some(t) = state.store.get_totp(p.tenant, p.user).await? else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::MFA_NOT_ENROLLED,
-            "no TOTP enrolment",
-        ));
-    };
     let secret = TotpSecret::from_bytes(t.secret.to_vec()).map_err(ApiError::internal)?;
     let now = state.clock.now_ms();
     if let Some(step) = totp::verify_code(&secret, code.trim(), now / 1000, t.last_step)
@@ -107,12 +119,8 @@ pub async fn confirm(
     p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    if state
-        .store
-        .get_totp(p.tenant, p.user)
-        .await?
-        .is_some_and(|t| t.confirmed)
-    {
+    let t = enrolment(&state, &p).await?;
+    if t.confirmed {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             codes::MFA_ALREADY_ENROLLED,
@@ -126,7 +134,7 @@ pub async fn confirm(
         .map(|c| totp::hash_recovery_code(pepper.hash_salt(), c))
         .collect();
     let mut tx = state.store.write(p.tenant).await?;
-    if !check_code(&state, &mut *tx, &p, &body.code, true, false).await? {
+    if !check_code(&state, &mut *tx, &t, &p, &body.code, true, false).await? {
         drop(tx);
         return Err(wrong_code(&state, &p, "mfa.confirm").await);
     }
@@ -157,8 +165,9 @@ pub async fn disable(
     p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let t = enrolment(&state, &p).await?;
     let mut tx = state.store.write(p.tenant).await?;
-    if !check_code(&state, &mut *tx, &p, &body.code, false, true).await? {
+    if !check_code(&state, &mut *tx, &t, &p, &body.code, false, true).await? {
         drop(tx);
         return Err(wrong_code(&state, &p, "mfa.disable").await);
     }

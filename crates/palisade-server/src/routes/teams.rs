@@ -114,17 +114,27 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/teams/{uid}/members`.
+/// `GET /v1/teams/{uid}/members`: paginated like every collection (the
+/// store hands over the members in UID order; the page is cut here).
 pub async fn members(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
+    ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<TeamMembersView>, ApiError> {
     let uid = path_uid(&uid)?;
+    let page = q.page()?;
     let members = state.store.team_members(c.principal.tenant, uid).await?;
-    Ok(Json(TeamMembersView {
-        items: members.iter().map(|u| u.to_string()).collect(),
-    }))
+    let size = page.size() as usize;
+    let mut rest = members
+        .into_iter()
+        .filter(|m| page.after.is_none_or(|a| *m > a));
+    let items: Vec<String> = rest.by_ref().take(size).map(|u| u.to_string()).collect();
+    let next = match rest.next() {
+        Some(_) => items.last().cloned(),
+        None => None,
+    };
+    Ok(Json(TeamMembersView { items, next }))
 }
 
 /// `POST /v1/teams/{uid}/members`.

@@ -1,8 +1,9 @@
 //! `/v1/me` and `/v1/users`: user lifecycle (create, rename, disable,
 //! enable, delete, reset password, revoke sessions, clear counters) and the
 //! permissions explanation. Acting on another user's credentials or standing
-//! needs every permission that user holds (no one can take over a more
-//! powerful account).
+//! (rename, disable, enable, delete, reset password, end sessions) needs
+//! every permission that user holds (no one can take over, re-enable or
+//! lock out a more powerful account).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -150,6 +151,12 @@ async fn guard_other(state: &AppState, c: &Caller, target: Uid) -> Result<(), Ap
             "administrators cannot disable, delete or reset themselves",
         ));
     }
+    guard_covers(state, c, target).await
+}
+
+/// Refuses acting on a user who holds more than the caller (renaming,
+/// enabling, ending sessions); the caller themselves is always covered.
+async fn guard_covers(state: &AppState, c: &Caller, target: Uid) -> Result<(), ApiError> {
     state.store.get_user(c.principal.tenant, target).await?;
     let theirs = grants_of(state, c, target).await?;
     check_covers(&c.grants, &theirs).map_err(|m| {
@@ -168,6 +175,7 @@ pub async fn update(
     ValidJson(body): ValidJson<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let uid = path_uid(&uid)?;
+    guard_covers(&state, &c, uid).await?;
     let tenant = c.principal.tenant;
     let mut tx = state.store.write(tenant).await?;
     tx.set_display_name(tenant, uid, body.display_name.as_str())
@@ -213,6 +221,7 @@ pub async fn enable(
     Path(uid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = path_uid(&uid)?;
+    guard_covers(&state, &c, uid).await?;
     let tenant = c.principal.tenant;
     let mut tx = state.store.write(tenant).await?;
     tx.set_user_status(tenant, uid, UserStatus::Active).await?;
@@ -285,7 +294,7 @@ pub async fn revoke_sessions(
 ) -> Result<Json<Revoked>, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
-    state.store.get_user(tenant, uid).await?;
+    guard_covers(&state, &c, uid).await?;
     let mut tx = state.store.write(tenant).await?;
     let revoked = tx.revoke_user_sessions(tenant, uid, "admin").await?;
     tx.commit(
