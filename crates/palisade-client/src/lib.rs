@@ -84,12 +84,26 @@ fn roots_from_pem(ca_pem: &[u8]) -> Result<rustls::RootCertStore, ClientError> {
     Ok(roots)
 }
 
+/// Sees every JSON body a client sends or receives (tests use it to list
+/// the secrets a test run handled; see `palisade-testkit`).
+pub type Recorder = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// A Palisade API client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     user_agent: Option<reqwest::header::HeaderValue>,
+    recorder: Option<Recorder>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("recording", &self.recorder.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -136,7 +150,23 @@ impl Client {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
             user_agent: None,
+            recorder: None,
         })
+    }
+
+    /// The same client handing every JSON body it sends or receives to
+    /// `recorder` (for tests).
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    fn record<T: serde::Serialize + ?Sized>(&self, value: &T) {
+        if let Some(r) = &self.recorder
+            && let Ok(v) = serde_json::to_value(value)
+        {
+            r(&v);
+        }
     }
 
     /// The same client sending `User-Agent: ua` on every request (the
@@ -159,7 +189,8 @@ impl Client {
     /// `GET path` decoded as `T`, or the API error.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Answer<T>, ClientError> {
         let resp = self.request(reqwest::Method::GET, path).send().await?;
-        Self::decode(resp).await
+        let answer = self.decode_raw(resp).await?;
+        self.finish(answer)
     }
 
     /// Any call: `method path`, with an optional bearer token and JSON body.
@@ -176,9 +207,11 @@ impl Client {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
+            self.record(b);
             req = req.json(b);
         }
-        Self::decode(req.send().await?).await
+        let answer = self.decode_raw(req.send().await?).await?;
+        self.finish(answer)
     }
 
     /// Any call with a raw body and content type, answered raw: for tests of
@@ -196,6 +229,11 @@ impl Client {
             req = req.bearer_auth(t);
         }
         if let Some((content_type, bytes)) = body {
+            if self.recorder.is_some()
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            {
+                self.record(&v);
+            }
             req = req
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(bytes);
@@ -204,6 +242,11 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await?.to_vec();
+        if self.recorder.is_some()
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+        {
+            self.record(&v);
+        }
         Ok(RawAnswer {
             status,
             headers,
@@ -262,16 +305,31 @@ impl Client {
             .await
     }
 
-    async fn decode<T: DeserializeOwned>(
+    /// Reads a response: status, request UID, body bytes.
+    async fn decode_raw(
+        &self,
         resp: reqwest::Response,
-    ) -> Result<Answer<T>, ClientError> {
+    ) -> Result<(u16, Option<String>, Vec<u8>), ClientError> {
         let status = resp.status().as_u16();
         let request_uid = resp
             .headers()
             .get(REQUEST_UID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = resp.bytes().await?;
+        let bytes = resp.bytes().await?.to_vec();
+        if self.recorder.is_some()
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            self.record(&v);
+        }
+        Ok((status, request_uid, bytes))
+    }
+
+    /// Turns a read response into the decoded body or the API error.
+    fn finish<T: DeserializeOwned>(
+        &self,
+        (status, request_uid, bytes): (u16, Option<String>, Vec<u8>),
+    ) -> Result<Answer<T>, ClientError> {
         if (200..300).contains(&status) {
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             let body = serde_json::from_slice(bytes)

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// not made (the log is fail-closed).
     #[error("the audit event could not be written, so the change was not made: {0}")]
     AuditWrite(String),
+    /// An in-place SQLite read (the per-request checks) failed.
+    #[error("database read: {0}")]
+    LocalRead(String),
     /// The database failed or could not be reached.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -10,9 +10,9 @@
 use async_trait::async_trait;
 use palisade_core::Uid;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use zeroize::Zeroizing;
 
+use crate::cols::Cols;
 use crate::rbac::{GRANT_COLUMNS, grants_join, grants_of_rows};
 use crate::sealer::Sealer;
 use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
@@ -120,8 +120,8 @@ pub struct ApiKeyAccess {
     pub grants: Vec<Grant>,
 }
 
-fn status_of_row(row: &AnyRow) -> Result<UserStatus> {
-    let status: String = row.try_get("status")?;
+fn status_of_row(row: &impl Cols) -> Result<UserStatus> {
+    let status = row.req_text("status")?;
     UserStatus::parse(&status)
         .ok_or_else(|| StoreError::Corrupt(format!("a user has status {status:?}")))
 }
@@ -180,35 +180,54 @@ pub trait IdentityStore: Send + Sync {
 
 const SESSION_COLUMNS: &str = "uid, tenant_uid, user_uid, amr, created_at, last_seen_at, expires_at, revoked_at, revoked_reason";
 
-fn session_row(row: &AnyRow) -> Result<Session> {
-    let amr: String = row.try_get("amr")?;
+fn session_row(row: &impl Cols) -> Result<Session> {
+    let amr = row.req_text("amr")?;
     Ok(Session {
-        uid: parse_uid(&row.try_get::<String, _>("uid")?)?,
-        tenant_uid: parse_uid(&row.try_get::<String, _>("tenant_uid")?)?,
-        user_uid: parse_uid(&row.try_get::<String, _>("user_uid")?)?,
+        uid: parse_uid(&row.req_text("uid")?)?,
+        tenant_uid: parse_uid(&row.req_text("tenant_uid")?)?,
+        user_uid: parse_uid(&row.req_text("user_uid")?)?,
         amr: amr
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        revoked_reason: row.try_get("revoked_reason")?,
+        created_at: row.req_int("created_at")?,
+        last_seen_at: row.req_int("last_seen_at")?,
+        expires_at: row.req_int("expires_at")?,
+        revoked_at: row.int("revoked_at")?,
+        revoked_reason: row.text("revoked_reason")?,
     })
 }
 
-fn api_key_row(row: &AnyRow) -> Result<ApiKey> {
+fn api_key_row(row: &impl Cols) -> Result<ApiKey> {
     Ok(ApiKey {
-        uid: parse_uid(&row.try_get::<String, _>("uid")?)?,
-        tenant_uid: parse_uid(&row.try_get::<String, _>("tenant_uid")?)?,
-        user_uid: parse_uid(&row.try_get::<String, _>("user_uid")?)?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        last_used_at: row.try_get("last_used_at")?,
+        uid: parse_uid(&row.req_text("uid")?)?,
+        tenant_uid: parse_uid(&row.req_text("tenant_uid")?)?,
+        user_uid: parse_uid(&row.req_text("user_uid")?)?,
+        name: row.req_text("name")?,
+        created_at: row.req_int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        revoked_at: row.int("revoked_at")?,
+        last_used_at: row.int("last_used_at")?,
+    })
+}
+
+fn session_access_of(rows: &[impl Cols]) -> Result<SessionAccess> {
+    let row = rows.first().ok_or(StoreError::NotFound)?;
+    Ok(SessionAccess {
+        session: session_row(row)?,
+        status: status_of_row(row)?,
+        grants: grants_of_rows(rows)?,
+    })
+}
+
+fn api_key_access_of(rows: &[impl Cols]) -> Result<ApiKeyAccess> {
+    let row = rows.first().ok_or(StoreError::NotFound)?;
+    Ok(ApiKeyAccess {
+        key: api_key_row(row)?,
+        secret_hash: row.req_text("secret_hash")?,
+        status: status_of_row(row)?,
+        grants: grants_of_rows(rows)?,
     })
 }
 
@@ -275,46 +294,43 @@ impl IdentityStore for SqlStore {
     }
 
     async fn session_access(&self, tenant: Uid, uid: Uid) -> Result<SessionAccess> {
-        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status, {GRANT_COLUMNS} \
              FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid {} \
              WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
             grants_join("s.tenant_uid", "s.user_uid")
-        )))
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        if let Some(rows) = self.read_in_place(&sql, tenant, uid) {
+            return session_access_of(&rows?);
+        }
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(uid.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        let row = rows.first().ok_or(StoreError::NotFound)?;
-        Ok(SessionAccess {
-            session: session_row(row)?,
-            status: status_of_row(row)?,
-            grants: grants_of_rows(&rows)?,
-        })
+        session_access_of(&rows)
     }
 
     async fn api_key_access(&self, tenant: Uid, uid: Uid) -> Result<ApiKeyAccess> {
-        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status, {GRANT_COLUMNS} \
              FROM api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid {} \
              WHERE k.tenant_uid = $1 AND k.uid = $2 ORDER BY b.uid",
             grants_join("k.tenant_uid", "k.user_uid")
-        )))
-        .bind(tenant.to_string())
-        .bind(uid.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        if let Some(rows) = self.read_in_place(&sql, tenant, uid) {
+            return api_key_access_of(&rows?);
+        }
+        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(uid.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        let row = rows.first().ok_or(StoreError::NotFound)?;
-        Ok(ApiKeyAccess {
-            key: api_key_row(row)?,
-            secret_hash: row.try_get("secret_hash")?,
-            status: status_of_row(row)?,
-            grants: grants_of_rows(&rows)?,
-        })
+        api_key_access_of(&rows)
     }
 
     async fn touch_session(&self, tenant: Uid, uid: Uid, now: i64) -> Result<()> {

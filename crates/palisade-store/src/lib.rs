@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod cols;
 pub mod error;
+mod fastread;
 pub mod identity;
 pub mod keys;
 pub mod login;

@@ -16,6 +16,7 @@ use palisade_core::rbac::{
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::cols::Cols;
 use crate::sql::{Scope as TxScope, SqlStore, cursor, ensure_project, page_of, parse_uid};
 use crate::tx::SqlTx;
 use crate::{Page, PageRequest, Result, StoreError};
@@ -133,24 +134,24 @@ pub(crate) fn grants_join(tenant: &str, user: &str) -> String {
 }
 
 /// The grants in rows of a query with [`GRANT_COLUMNS`] and [`grants_join`].
-pub(crate) fn grants_of_rows(rows: &[AnyRow]) -> Result<Vec<Grant>> {
+pub(crate) fn grants_of_rows(rows: &[impl Cols]) -> Result<Vec<Grant>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(binding) = row.try_get::<Option<String>, _>("b_uid")? else {
+        let Some(binding) = row.text("b_uid")? else {
             continue;
         };
         let binding = parse_uid(&binding)?;
-        let kind: String = row.try_get("b_kind")?;
-        let via = match subject_of(&kind, &row.try_get::<String, _>("b_subject")?)? {
+        let kind = row.req_text("b_kind")?;
+        let via = match subject_of(&kind, &row.req_text("b_subject")?)? {
             Subject::User(_) => Via::Direct,
             Subject::Team(t) => Via::Team(t),
         };
-        let scope = scope_of(row.try_get("b_project")?)?;
-        match role_ref_of(row.try_get("b_role_name")?, row.try_get("b_role_uid")?)? {
+        let scope = scope_of(row.text("b_project")?)?;
+        match role_ref_of(row.text("b_role_name")?, row.text("b_role_uid")?)? {
             RoleRef::Builtin(role) => out.push(Grant::builtin(binding, role, scope, via)),
             RoleRef::Custom(role_uid) => {
-                let name: Option<String> = row.try_get("r_name")?;
-                let perms: Option<String> = row.try_get("r_permissions")?;
+                let name = row.text("r_name")?;
+                let perms = row.text("r_permissions")?;
                 let (Some(name), Some(perms)) = (name, perms) else {
                     return Err(StoreError::Corrupt(format!(
                         "binding {binding} names a missing custom role"

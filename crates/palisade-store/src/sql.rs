@@ -79,6 +79,8 @@ pub struct SqlStore {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) uids: Arc<dyn UidSource>,
     pub(crate) tenant_names: Arc<crate::login::TenantNames>,
+    /// The SQLite file, for the in-place reads (`crate::fastread`).
+    pub(crate) sqlite_path: Option<Arc<std::path::PathBuf>>,
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
     #[cfg(feature = "bench")]
@@ -163,6 +165,10 @@ impl SqlStore {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
+            // A local file does not go stale between uses: checking each
+            // connection before handing it out would cost one more hand-off
+            // to its worker thread per query, for nothing.
+            pool = pool.test_before_acquire(false);
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
                     sqlx::raw_sql(
@@ -188,6 +194,10 @@ impl SqlStore {
             clock,
             uids: Arc::new(OsUids),
             tenant_names: crate::login::names(),
+            sqlite_path: match &options.database {
+                Database::Sqlite(p) => Some(Arc::new(p.clone())),
+                Database::Postgres(_) => None,
+            },
             audit_signer,
             audit_sink: None,
             #[cfg(feature = "bench")]
@@ -263,6 +273,20 @@ impl SqlStore {
     #[cfg(feature = "bench")]
     pub(crate) fn bench_unaudited(&self) -> bool {
         self.unaudited.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs a read of the per-request checks in place on SQLite (see
+    /// `crate::fastread`): `$1` is the tenant, `$2` the UID. `None` when
+    /// the store is not SQLite or the database is busy (use sqlx then).
+    pub(crate) fn read_in_place(
+        &self,
+        sql: &str,
+        tenant: Uid,
+        uid: Uid,
+    ) -> Option<Result<Vec<crate::fastread::OwnedRow>>> {
+        let path = self.sqlite_path.as_ref()?;
+        let (t, u) = (tenant.to_string(), uid.to_string());
+        crate::fastread::query(path, sql, &[&t, &u]).ok()
     }
 
     /// A write transaction in `scope` (see [`crate::WriteTx`]).

@@ -45,7 +45,19 @@ impl TestServer {
         clock: Arc<dyn palisade_core::Clock>,
         adjust: impl FnOnce(&mut ServeConfig),
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let canary = canary::dir();
+        let dir = match &canary {
+            // Kept after the test, for the canary scan of the whole run.
+            Some(root) => {
+                let servers = root.join("servers");
+                std::fs::create_dir_all(&servers)?;
+                let mut d = tempfile::Builder::new().tempdir_in(&servers)?;
+                d.disable_cleanup(true);
+                canary::tee_logs(root)?;
+                d
+            }
+            None => tempfile::tempdir()?,
+        };
         let data = dir.path().join("data");
         let mut cfg = ServeConfig::for_data_dir(&data);
         adjust(&mut cfg);
@@ -55,7 +67,7 @@ impl TestServer {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("server has no internal CA"))?;
         let base_url = format!("https://localhost:{}", running.local_addr.port());
-        let client = Client::new(&base_url, &std::fs::read(ca_path)?)?;
+        let client = canary::recording(Client::new(&base_url, &std::fs::read(ca_path)?)?);
         Ok(TestServer {
             dir,
             running,
@@ -71,11 +83,11 @@ impl TestServer {
 
     /// A client connecting from another loopback address (another "client").
     pub fn client_from(&self, local: std::net::IpAddr) -> anyhow::Result<Client> {
-        Ok(Client::new_from(
+        Ok(canary::recording(Client::new_from(
             &self.base_url,
             &std::fs::read(self.ca_path())?,
             local,
-        )?)
+        )?))
     }
 
     /// The bootstrap admin's one-time password.
@@ -101,6 +113,8 @@ impl TestServer {
         Ok(())
     }
 }
+
+pub mod canary;
 
 /// The server's log lines, captured in memory (see [`capture_logs`]).
 #[derive(Debug, Clone, Default)]
@@ -149,6 +163,7 @@ impl std::io::Write for CaptureWriter {
             Ok(mut b) => b.extend_from_slice(data),
             Err(p) => p.into_inner().extend_from_slice(data),
         }
+        canary::log_line(data);
         Ok(data.len())
     }
 

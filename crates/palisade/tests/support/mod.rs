@@ -150,16 +150,20 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // For the canary scan of the whole test run (see palisade-testkit).
+        palisade_testkit::canary::keep(&self.data_dir, &[&self.stderr_path]);
     }
 }
 
 /// A client trusting only the CA in `ca_pem`.
 pub fn client(ca_pem: &Path, port: u16) -> palisade_client::Client {
-    palisade_client::Client::new(
-        &format!("https://localhost:{port}"),
-        &std::fs::read(ca_pem).expect("CA readable"),
+    palisade_testkit::canary::recording(
+        palisade_client::Client::new(
+            &format!("https://localhost:{port}"),
+            &std::fs::read(ca_pem).expect("CA readable"),
+        )
+        .expect("client"),
     )
-    .expect("client")
 }
 
 pub fn mode(p: &Path) -> u32 {
