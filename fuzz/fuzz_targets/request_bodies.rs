@@ -1,29 +1,40 @@
 #![no_main]
-// Every request body type of the API: arbitrary JSON never panics, and
-// anything accepted holds only valid, screened values (the field types
-// check themselves while deserializing).
-use palisade_proto::auth::{CreateApiKeyRequest, CreateUserRequest, LoginRequest};
+//! Every request body type of the API, deserialized from arbitrary bytes as
+//! the gateway does: no panic, and a refusal never quotes the input.
+use palisade_core::PasswordPolicy;
+use palisade_proto::auth::{
+    CodeRequest, CreateApiKeyRequest, CreateUserRequest, LoginRequest, MfaRequest, MfaSetting,
+    PasswordChangeRequest, RefreshRequest,
+};
 use palisade_proto::resources::{
     CreateBindingRequest, CreateCloudAccountRequest, CreateClusterRequest, CreateProjectRequest,
     CreateRoleRequest, CreateTeamRequest, CreateTenantRequest, DescriptionRequest,
-    UpdateRoleRequest, UpdateUserRequest,
+    TeamMemberRequest, UpdateRoleRequest, UpdateUserRequest,
 };
 
+fn body<T: serde::de::DeserializeOwned>(data: &[u8]) {
+    let _ = serde_json::from_slice::<T>(data);
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = serde_json::from_slice::<LoginRequest>(data);
-    let _ = serde_json::from_slice::<CreateApiKeyRequest>(data);
-    let _ = serde_json::from_slice::<CreateBindingRequest>(data);
-    let _ = serde_json::from_slice::<CreateCloudAccountRequest>(data);
-    let _ = serde_json::from_slice::<CreateClusterRequest>(data);
-    let _ = serde_json::from_slice::<CreateProjectRequest>(data);
-    let _ = serde_json::from_slice::<CreateRoleRequest>(data);
-    let _ = serde_json::from_slice::<CreateTeamRequest>(data);
-    let _ = serde_json::from_slice::<CreateTenantRequest>(data);
-    let _ = serde_json::from_slice::<DescriptionRequest>(data);
-    let _ = serde_json::from_slice::<UpdateRoleRequest>(data);
-    let _ = serde_json::from_slice::<UpdateUserRequest>(data);
-    if let Ok(u) = serde_json::from_slice::<CreateUserRequest>(data) {
-        assert!(palisade_core::screen::check(u.display_name.as_str()).is_ok());
-        assert!(palisade_core::model::validate_email(u.email.as_str()).is_ok());
-    }
+    body::<LoginRequest>(data);
+    body::<MfaRequest>(data);
+    body::<RefreshRequest>(data);
+    body::<PasswordChangeRequest>(data);
+    body::<CreateUserRequest>(data);
+    body::<CreateApiKeyRequest>(data);
+    body::<CodeRequest>(data);
+    body::<MfaSetting>(data);
+    body::<PasswordPolicy>(data);
+    body::<UpdateUserRequest>(data);
+    body::<CreateTeamRequest>(data);
+    body::<DescriptionRequest>(data);
+    body::<TeamMemberRequest>(data);
+    body::<CreateRoleRequest>(data);
+    body::<UpdateRoleRequest>(data);
+    body::<CreateBindingRequest>(data);
+    body::<CreateProjectRequest>(data);
+    body::<CreateCloudAccountRequest>(data);
+    body::<CreateClusterRequest>(data);
+    body::<CreateTenantRequest>(data);
 });

@@ -8,9 +8,11 @@
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod integer;
 pub mod model;
 pub mod password_policy;
 pub mod rbac;
+pub mod schema;
 pub mod screen;
 pub mod uid;
 

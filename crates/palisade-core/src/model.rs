@@ -204,7 +204,7 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 /// A light syntactic check of an email address: one `@`, non-empty local and
-/// domain parts, no whitespace or control characters, at most 254 bytes.
+/// domain parts, no whitespace or control characters, at most 254 characters.
 pub fn validate_email(email: &str) -> Result<(), CoreError> {
     let bad = |reason| {
         Err(CoreError::InvalidName {
@@ -212,7 +212,7 @@ pub fn validate_email(email: &str) -> Result<(), CoreError> {
             reason,
         })
     };
-    if email.len() > 254 {
+    if email.chars().nth(254).is_some() {
         return bad("must be at most 254 characters");
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -75,13 +75,20 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 });
 
 /// A tenant's password rules. The default is the NIST SP 800-63B profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its JSON Schema carries each field's own bounds; the one rule across
+/// fields, `maxLength` not below `minLength`, is checked on arrival.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordPolicy {
     /// Minimum length in code points after NFKC; 8 to 128, default 12.
+    #[serde(deserialize_with = "crate::integer::integer")]
+    #[schemars(with = "u32", range(min = 8, max = 128))]
     pub min_length: u32,
     /// Maximum length in code points after NFKC; at least 64 and at least
     /// `min_length`, at most 1024; default 128.
+    #[serde(deserialize_with = "crate::integer::integer")]
+    #[schemars(with = "u32", range(min = 64, max = 1024))]
     pub max_length: u32,
     /// Require an uppercase letter (compliance add-on; default off).
     pub require_uppercase: bool,
@@ -94,11 +101,17 @@ pub struct PasswordPolicy {
     pub require_symbol: bool,
     /// Days after which a password expires and can only be changed; 1 to
     /// 3650, default none (no forced rotation).
+    #[serde(default, deserialize_with = "crate::integer::optional_integer")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 3650))]
     pub expiry_days: Option<u32>,
     /// Number of previous passwords that may not be reused (checked by the
     /// caller against stored hashes); 0 to 24, default 0.
+    #[serde(deserialize_with = "crate::integer::integer")]
+    #[schemars(with = "u32", range(min = 0, max = 24))]
     pub history: u32,
     /// Minimum `zxcvbn` score, 0 (no check) to 4; default 3.
+    #[serde(deserialize_with = "crate::integer::integer")]
+    #[schemars(with = "u8", range(min = 0, max = 4))]
     pub min_strength: u8,
 }
 

@@ -1,15 +1,18 @@
 //! Audit log bodies: one event as the API, the CLI and the SIEM stream show
 //! it, and a page of them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One audit event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventView {
     /// Identifier.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// The tenant whose log holds it.
+    #[schemars(with = "palisade_core::Uid")]
     pub tenant_uid: String,
     /// Position in that log (1, 2, 3…).
     pub seq: i64,
@@ -54,12 +57,13 @@ pub struct AuditEventView {
 }
 
 /// A page of audit events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPageView {
     /// Events, newest first unless `order=asc` was asked.
     pub items: Vec<AuditEventView>,
-    /// Cursor for `?after=`, absent on the last page.
+    /// Cursor for `?after=` (a sequence number), absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("pattern" = "^[0-9]+$"))]
     pub next: Option<String>,
 }

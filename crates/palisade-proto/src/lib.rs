@@ -2,6 +2,7 @@
 //! stable error codes. No I/O and no framework types.
 #![warn(missing_docs)]
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
@@ -10,7 +11,7 @@ pub mod fields;
 pub mod resources;
 
 /// The one error shape of the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// Stable `snake_case` code (see [`codes`]).
@@ -18,14 +19,16 @@ pub struct ErrorBody {
     /// Human-readable message; never contains secrets.
     pub message: String,
     /// The request's UID, also in the `X-Request-Uid` header.
+    #[schemars(with = "palisade_core::Uid")]
     pub request_uid: String,
 }
 
 /// Body of `/healthz` and `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     /// `ok` (healthz) or `ready` (readyz).
+    #[schemars(extend("enum" = ["ok", "ready"]))]
     pub status: String,
 }
 

@@ -4,12 +4,13 @@
 
 use palisade_core::Uid;
 use palisade_core::rbac::{PermissionSet, RoleName};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{Description, DisplayName, Email, Name};
 
 /// `PATCH /v1/users/{uid}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// New display name.
@@ -17,10 +18,11 @@ pub struct UpdateUserRequest {
 }
 
 /// A team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Name, unique in the tenant.
     pub name: String,
@@ -31,7 +33,7 @@ pub struct TeamView {
 }
 
 /// `POST /v1/teams`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTeamRequest {
     /// Name (a DNS label).
@@ -42,7 +44,7 @@ pub struct CreateTeamRequest {
 }
 
 /// `PATCH /v1/teams/{uid}`, `PATCH /v1/projects/{projectUid}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DescriptionRequest {
     /// New description.
@@ -50,7 +52,7 @@ pub struct DescriptionRequest {
 }
 
 /// `POST /v1/teams/{uid}/members`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamMemberRequest {
     /// The user to add.
@@ -58,10 +60,11 @@ pub struct TeamMemberRequest {
 }
 
 /// A page of a team's members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMembersView {
     /// User UIDs, in order.
+    #[schemars(with = "Vec<palisade_core::Uid>")]
     pub items: Vec<String>,
     /// Cursor for `?after=`, absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,11 +72,12 @@ pub struct TeamMembersView {
 }
 
 /// A role: built-in (no UID) or the tenant's own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleView {
     /// UID of a custom role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub uid: Option<String>,
     /// Name.
     pub name: String,
@@ -86,31 +90,34 @@ pub struct RoleView {
 }
 
 /// A page of roles: built-in roles first (on the first page), then custom ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolePage {
     /// Roles.
     pub items: Vec<RoleView>,
     /// Cursor for `?after=`, absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub next: Option<String>,
 }
 
 /// `POST /v1/roles`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// Name (a DNS label, not a built-in role's).
+    #[schemars(with = "palisade_core::schema::CustomRoleName")]
     pub name: Name,
     /// Description.
     #[serde(default)]
     pub description: Option<Description>,
     /// Permissions (tenant and project level).
+    #[schemars(with = "palisade_core::schema::CustomRolePermissions")]
     pub permissions: PermissionSet,
 }
 
 /// `PATCH /v1/roles/{uid}`: absent fields stay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateRoleRequest {
     /// New description.
@@ -118,11 +125,12 @@ pub struct UpdateRoleRequest {
     pub description: Option<Description>,
     /// New permissions.
     #[serde(default)]
+    #[schemars(with = "Option<palisade_core::schema::CustomRolePermissions>")]
     pub permissions: Option<PermissionSet>,
 }
 
 /// Who a binding is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectKind {
     /// A user.
@@ -132,22 +140,26 @@ pub enum SubjectKind {
 }
 
 /// A role binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// `user` or `team`.
     pub subject_kind: SubjectKind,
     /// The user or team.
+    #[schemars(with = "palisade_core::Uid")]
     pub subject_uid: String,
     /// The role's name.
     pub role: String,
     /// The custom role's UID (absent for built-in roles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub role_uid: Option<String>,
     /// The project, for a binding at one project's scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub project_uid: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
@@ -155,7 +167,7 @@ pub struct BindingView {
 
 /// `POST /v1/rolebindings` (and, without `projectUid`, `POST
 /// /v1/projects/{projectUid}/rolebindings`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBindingRequest {
     /// `user` or `team`.
@@ -170,10 +182,11 @@ pub struct CreateBindingRequest {
 }
 
 /// A project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Name.
     pub name: String,
@@ -184,7 +197,7 @@ pub struct ProjectView {
 }
 
 /// `POST /v1/projects`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateProjectRequest {
     /// Name (a DNS label).
@@ -195,12 +208,14 @@ pub struct CreateProjectRequest {
 }
 
 /// A cloud account (its credentials are never returned).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudAccountView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Project.
+    #[schemars(with = "palisade_core::Uid")]
     pub project_uid: String,
     /// Name.
     pub name: String,
@@ -210,18 +225,22 @@ pub struct CloudAccountView {
     pub created_at: i64,
 }
 
-/// Longest cloud credentials accepted, in bytes.
-pub const MAX_CREDENTIALS_BYTES: usize = 16 * 1024;
+/// Longest cloud credentials accepted, in characters (so that the largest
+/// body, every character escaped as JSON allows, still fits the 64 KiB
+/// body limit).
+pub const MAX_CREDENTIALS_CHARS: usize = 4096;
 
 /// `POST /v1/projects/{projectUid}/cloudaccounts`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCloudAccountRequest {
     /// Name (a DNS label).
     pub name: Name,
     /// Provider kind (a DNS label: `aws`, `azure`, `gcp`, `vsphere`…).
     pub provider: Name,
-    /// Credentials (write-only; sealed at rest; never returned).
+    /// Credentials (write-only; sealed at rest; never returned): 1 to
+    /// [`MAX_CREDENTIALS_CHARS`] characters.
+    #[schemars(length(min = 1, max = MAX_CREDENTIALS_CHARS), extend("writeOnly" = true))]
     pub credentials: String,
 }
 
@@ -236,24 +255,27 @@ impl std::fmt::Debug for CreateCloudAccountRequest {
 }
 
 /// A cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Project.
+    #[schemars(with = "palisade_core::Uid")]
     pub project_uid: String,
     /// Name.
     pub name: String,
     /// Cloud account it runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub cloud_account_uid: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
 }
 
 /// `POST /v1/projects/{projectUid}/clusters`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateClusterRequest {
     /// Name (a DNS label).
@@ -264,10 +286,11 @@ pub struct CreateClusterRequest {
 }
 
 /// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantView {
     /// UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Name.
     pub name: String,
@@ -276,7 +299,7 @@ pub struct TenantView {
 }
 
 /// `POST /v1/tenants`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTenantRequest {
     /// Name (a DNS label).
@@ -287,21 +310,23 @@ pub struct CreateTenantRequest {
 
 /// A new tenant: its first administrator's one-time password is shown once
 /// and must be changed at first login.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantCreated {
     /// The tenant's UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub uid: String,
     /// Name.
     pub name: String,
     /// The first administrator's UID.
+    #[schemars(with = "palisade_core::Uid")]
     pub admin_uid: String,
     /// The first administrator's one-time password.
     pub admin_initial_password: String,
 }
 
 /// One permission a user holds, where, and through what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionHeld {
     /// `resource.verb`.
@@ -309,26 +334,31 @@ pub struct PermissionHeld {
     /// What it allows.
     pub description: String,
     /// `platform`, `tenant` or `project`.
+    #[schemars(extend("enum" = ["platform", "tenant", "project"]))]
     pub scope: String,
     /// The project, for `project` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub project_uid: Option<String>,
     /// The binding that grants it.
+    #[schemars(with = "palisade_core::Uid")]
     pub binding_uid: String,
     /// The bound role.
     pub role: String,
     /// The team it comes through, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<palisade_core::Uid>")]
     pub via_team_uid: Option<String>,
 }
 
 /// A permission a user's role carries but that does not apply, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionIgnored {
     /// `resource.verb`.
     pub permission: String,
     /// The binding.
+    #[schemars(with = "palisade_core::Uid")]
     pub binding_uid: String,
     /// The role.
     pub role: String,
@@ -337,10 +367,11 @@ pub struct PermissionIgnored {
 }
 
 /// `GET /v1/users/{uid}/permissions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionsView {
     /// The user.
+    #[schemars(with = "palisade_core::Uid")]
     pub user_uid: String,
     /// What they may do, and why.
     pub effective: Vec<PermissionHeld>,

@@ -102,6 +102,17 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
     }
 
+    /// 422 invalid_request: the request matches the API document but breaks
+    /// a rule the document cannot state (a name of no existing object, a
+    /// rule across fields). 400 stays for requests the document refuses.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::INVALID_REQUEST,
+            message,
+        )
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -154,6 +165,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, m),
+            StoreError::MissingReference(m) => ApiError::unprocessable(m),
             StoreError::Invalid(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, m)
             }

@@ -12,6 +12,7 @@ use palisade_proto::codes;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
+use crate::app::MAX_BODY_BYTES;
 
 /// A JSON body of type `T`.
 #[derive(Debug)]
@@ -24,7 +25,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
@@ -41,15 +42,7 @@ where
                 "the body must be JSON with Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::PAYLOAD_TOO_LARGE,
-                    "the body is too large or could not be read",
-                )
-            })?;
+        let bytes = read_body(req).await?;
         parse_body(&bytes).map(ValidJson)
     }
 }
@@ -60,6 +53,11 @@ where
 /// `invalid_request` otherwise) without ever showing a value. Content type
 /// and size are the extractor's checks.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is a JSON object: serde would also read a struct from an
+    // array of its fields in order, which no client means to send.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
     if nesting(bytes) > MAX_DEPTH {
         return Err(ApiError::invalid(format!(
             "the body is nested deeper than {MAX_DEPTH} levels"
@@ -86,6 +84,53 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// Past the body limit, how much more is read and dropped so the client,
+/// still sending, gets the 413 rather than a reset connection.
+pub const DRAIN_LIMIT: usize = 1024 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::PAYLOAD_TOO_LARGE,
+        "the body is larger than 64 KiB",
+    )
+}
+
+/// The body, at most [`MAX_BODY_BYTES`]. A larger one is read on and dropped
+/// up to [`DRAIN_LIMIT`] (or refused at once when its declared length is
+/// beyond that), then answered 413.
+async fn read_body(req: Request) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let mut body = req.into_body();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::invalid("the body could not be read"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(buf)
 }
 
 /// Deepest nesting of objects and arrays accepted in a body.
@@ -394,5 +439,26 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
                 .into_response(),
             Err(e) => ApiError::internal(format!("encoding a response: {e}")).into_response(),
         }
+    }
+}
+
+/// A `201 Created` JSON response (the API document reads the status from
+/// this type).
+#[derive(Debug, Clone)]
+pub struct Created<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Created<T> {
+    fn into_response(self) -> axum::response::Response {
+        (StatusCode::CREATED, Json(self.0)).into_response()
+    }
+}
+
+/// A `204 No Content` response.
+#[derive(Debug, Clone, Copy)]
+pub struct NoContent;
+
+impl axum::response::IntoResponse for NoContent {
+    fn into_response(self) -> axum::response::Response {
+        StatusCode::NO_CONTENT.into_response()
     }
 }

@@ -941,8 +941,8 @@ impl World {
 
 /// Sorts an answer. Allowed means 2xx: every request of the matrix is
 /// valid — except a second-factor code, which needs the secret of an
-/// enrolment: there a refusal by the handler (400/409, never 401, 403 or
-/// 404) counts as having passed the gate.
+/// enrolment: there the handler's refusal of the code (403 `mfa_invalid`,
+/// 409 `mfa_not_enrolled`) counts as having passed the gate.
 fn classify(spec: &RouteSpec, status: u16, code: &str) -> Result<Outcome, String> {
     let needs_code = matches!(
         spec.path,
@@ -950,7 +950,7 @@ fn classify(spec: &RouteSpec, status: u16, code: &str) -> Result<Outcome, String
     );
     match (status, code) {
         (200..=299, _) => Ok(Outcome::Allowed),
-        (400, "mfa_invalid") | (409, "mfa_not_enrolled") if needs_code => Ok(Outcome::Allowed),
+        (403, "mfa_invalid") | (409, "mfa_not_enrolled") if needs_code => Ok(Outcome::Allowed),
         (403, "permission_denied") => Ok(Outcome::Denied),
         (404, "not_found") => Ok(Outcome::Hidden),
         _ => Err(format!("{status} {code}")),

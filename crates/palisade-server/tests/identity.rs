@@ -203,8 +203,12 @@ async fn refresh_rotates_and_reuse_revokes_only_that_session() {
     c.refresh(b.refresh_token.as_deref().unwrap())
         .await
         .unwrap();
-    // Garbage refresh tokens.
-    for bad in ["", "prt.zzz.x", "prt.000000000000.short"] {
+    // Garbage refresh tokens; an empty one is not even well formed.
+    assert_eq!(
+        code(&c.refresh("").await.unwrap_err()),
+        (400, "invalid_request".into())
+    );
+    for bad in ["prt.zzz.x", "prt.000000000000.short"] {
         assert_eq!(
             code(&c.refresh(bad).await.unwrap_err()).1,
             "refresh_token_invalid"

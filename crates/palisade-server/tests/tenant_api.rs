@@ -558,7 +558,7 @@ async fn escalation_is_refused() {
     let r = post(c, &binder, "/v1/rolebindings", body("no-such-role")).await;
     assert_eq!(
         (r.status, r.code()),
-        (400, "invalid_request"),
+        (422, "invalid_request"),
         "unknown role: {}",
         r.text()
     );
@@ -684,7 +684,7 @@ async fn escalation_is_refused() {
     .await;
     assert_eq!(
         (r.status, r.code()),
-        (400, "invalid_request"),
+        (422, "invalid_request"),
         "{}",
         r.text()
     );
@@ -894,7 +894,7 @@ async fn tenant_scope_comes_from_the_caller_only() {
         let r = post(c, &acme, &path, body).await;
         assert_eq!(
             (r.status, r.code()),
-            (400, "invalid_request"),
+            (422, "invalid_request"),
             "{path}: {}",
             r.text()
         );

@@ -13,9 +13,14 @@ pub enum StoreError {
     /// A uniqueness rule was violated (for example a duplicate name).
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// The request breaks a rule (for example a reference to a missing object).
+    /// The request breaks a rule.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The request names another object that does not exist in this
+    /// tenant (a subject, role or project of a binding, a team member); the
+    /// message says which.
+    #[error("missing reference: {0}")]
+    MissingReference(String),
     /// The database schema is newer than this binary understands.
     #[error(
         "the database schema is version {database}, newer than this binary supports (version {binary}); upgrade Palisade before starting it on this database"

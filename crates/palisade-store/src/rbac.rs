@@ -489,7 +489,7 @@ impl SqlTx {
             )
             .await?
         {
-            return Err(StoreError::Invalid(
+            return Err(StoreError::MissingReference(
                 "userUid does not name a user of this tenant".into(),
             ));
         }
@@ -639,7 +639,7 @@ impl SqlTx {
             }
         };
         if !subject_exists {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::MissingReference(format!(
                 "the subject is not a {kind} of this tenant"
             )));
         }
@@ -654,7 +654,7 @@ impl SqlTx {
                     )
                     .await?
                 {
-                    return Err(StoreError::Invalid(
+                    return Err(StoreError::MissingReference(
                         "the role is not a role of this tenant".into(),
                     ));
                 }
@@ -667,7 +667,7 @@ impl SqlTx {
                 ensure_project(&mut self.tx, tenant, p)
                     .await
                     .map_err(|e| match e {
-                        StoreError::NotFound => StoreError::Invalid(
+                        StoreError::NotFound => StoreError::MissingReference(
                             "the project is not a project of this tenant".into(),
                         ),
                         other => other,

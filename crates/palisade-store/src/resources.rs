@@ -325,7 +325,7 @@ impl SqlTx {
             .fetch_optional(&mut *self.tx)
             .await?;
             if same_project.is_none() {
-                return Err(StoreError::Invalid(
+                return Err(StoreError::MissingReference(
                     "cloudAccountUid does not name a cloud account of this project".into(),
                 ));
             }

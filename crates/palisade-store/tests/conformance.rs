@@ -907,7 +907,7 @@ async fn invalid_input_rejected(h: &Harness) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(matches!(err, StoreError::MissingReference(_)), "{err}");
 }
 
 async fn identity_state_is_scoped_single_use_and_atomic(h: &Harness) {
@@ -1840,11 +1840,11 @@ async fn rbac_teams_and_members(h: &Harness) {
     ));
     assert!(matches!(
         s.add_team_member(t.uid, ops.uid, mallory.uid).await,
-        Err(StoreError::Invalid(_))
+        Err(StoreError::MissingReference(_))
     ));
     assert!(matches!(
         s.add_team_member(t.uid, ops.uid, Uid::from_u64(77)).await,
-        Err(StoreError::Invalid(_))
+        Err(StoreError::MissingReference(_))
     ));
     assert!(matches!(
         s.add_team_member(t.uid, Uid::from_u64(77), alice.uid).await,
@@ -2119,7 +2119,7 @@ async fn rbac_bindings(h: &Harness) {
     ] {
         let r = s.create_binding(t.uid, subject, role_ref, scope).await;
         assert!(
-            matches!(r, Err(StoreError::Invalid(_))),
+            matches!(r, Err(StoreError::MissingReference(_))),
             "{subject:?} {role_ref:?} {scope:?}: {r:?}"
         );
     }
@@ -2580,7 +2580,7 @@ async fn rbac_tenant_isolation(h: &Harness) {
         ),
     ] {
         let r = s.create_binding(b.uid, subject, role, scope).await;
-        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+        assert!(matches!(r, Err(StoreError::MissingReference(_))), "{r:?}");
     }
     // Everything is still there for A.
     assert_eq!(s.get_team(a.uid, ta.uid).await.unwrap(), ta);

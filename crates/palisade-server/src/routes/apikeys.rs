@@ -3,7 +3,6 @@
 //! own keys; `apikey.list` and `apikey.delete` reach every key of the tenant.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::rbac::{Permission, Target};
 use palisade_crypto::token::{hash_bearer_secret, random_secret};
 use palisade_proto::auth::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, PageOf};
@@ -12,7 +11,7 @@ use palisade_store::ApiKey;
 use super::{Caller, Paging, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 fn view(k: &ApiKey) -> ApiKeyView {
     ApiKeyView {
@@ -31,7 +30,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateApiKeyRequest>,
-) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
+) -> Result<Created<ApiKeyCreated>, ApiError> {
     let p = &c.principal;
     let name = body.name.as_str().trim();
     let expires_at = match body.expires_in_days {
@@ -66,13 +65,10 @@ pub async fn create(
     )
     .await?;
     let full = format!("pak.{}.{}.{}", p.tenant, key.uid, secret.as_str());
-    Ok((
-        StatusCode::CREATED,
-        Json(ApiKeyCreated {
-            api_key: view(&key),
-            key: full,
-        }),
-    ))
+    Ok(Created(ApiKeyCreated {
+        api_key: view(&key),
+        key: full,
+    }))
 }
 
 /// `GET /v1/apikeys`: own keys (tenant admins: all keys of the tenant).
@@ -98,7 +94,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let p = &c.principal;
     let uid = path_uid(&uid)?;
     let owner = (!c.may(Permission::ApikeyDelete, Target::Tenant)).then_some(p.user);
@@ -106,5 +102,5 @@ pub async fn revoke(
     tx.revoke_api_key(p.tenant, uid, owner).await?;
     tx.commit(p.entry("apikey.delete").target("apikey", uid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -15,28 +15,38 @@ use crate::gateway::Caller;
 use crate::json::{Json, ValidQuery};
 
 /// Query parameters of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Another tenant's log (platform administrators only).
+    #[schemars(with = "Option<Uid>")]
     pub tenant: Option<String>,
     /// Events at or after this time (ms since the epoch).
+    #[schemars(range(min = 0))]
     pub from: Option<i64>,
     /// Events before this time (ms).
+    #[schemars(range(min = 0))]
     pub to: Option<i64>,
     /// Events of this acting user (UID).
+    #[schemars(with = "Option<Uid>")]
     pub actor: Option<String>,
     /// Events of this action (`user.create`), or under a prefix ending in `.` (`user.`).
+    #[schemars(length(min = 1, max = 64), pattern(r"^[a-z0-9.-]+$"))]
     pub action: Option<String>,
     /// Events on this object (UID).
+    #[schemars(with = "Option<Uid>")]
     pub target: Option<String>,
     /// `success`, `failure` or `denied`.
+    #[schemars(extend("enum" = ["success", "failure", "denied", null]))]
     pub outcome: Option<String>,
     /// Cursor: the `next` of the previous page.
+    #[schemars(range(min = 0))]
     pub after: Option<i64>,
     /// Page size, 1–1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
     /// `desc` (newest first, default) or `asc`.
+    #[schemars(extend("enum" = ["desc", "asc", null]))]
     pub order: Option<String>,
 }
 

@@ -22,9 +22,11 @@ use crate::auth::{
     MFA_AUDIENCE, MfaClaims, issue_session, new_refresh_token, refresh_token_tenant,
 };
 use crate::gateway::client_ip;
-use crate::json::{Json, ValidJson};
+use crate::json::{Json, NoContent, ValidJson};
 
-const MAX_PASSWORD_BYTES: usize = 4096;
+use palisade_proto::auth::{
+    MAX_CODE_CHARS, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MAX_TENANT_CHARS, MAX_TOKEN_CHARS,
+};
 
 /// Per-client-IP rate limit of the auth endpoints (429 + Retry-After).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -50,10 +52,12 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > max {
+/// Checks that `value` has 1 to `max` characters (as the API document's
+/// `maxLength` counts them).
+pub(crate) fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.chars().nth(max).is_some() {
         return Err(ApiError::invalid(format!(
-            "{field} must be 1 to {max} bytes"
+            "{field} must be 1 to {max} characters"
         )));
     }
     Ok(())
@@ -175,9 +179,9 @@ pub async fn login(
     RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    bounded("tenant", &body.tenant, 63)?;
-    bounded("email", &body.email, 254)?;
-    bounded("password", &body.password, MAX_PASSWORD_BYTES)?;
+    bounded("tenant", &body.tenant, MAX_TENANT_CHARS)?;
+    bounded("email", &body.email, MAX_EMAIL_CHARS)?;
+    bounded("password", &body.password, MAX_PASSWORD_CHARS)?;
     let password = SecretString::from(body.password);
     let c = check_password(
         &state,
@@ -279,6 +283,12 @@ pub async fn mfa(
     RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<MfaRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    bounded("mfaToken", &body.mfa_token, MAX_TOKEN_CHARS)?;
+    for (field, code) in [("code", &body.code), ("recoveryCode", &body.recovery_code)] {
+        if let Some(c) = code {
+            bounded(field, c, MAX_CODE_CHARS)?;
+        }
+    }
     let now = state.clock.now_ms();
     let claims: MfaClaims = state
         .auth
@@ -390,6 +400,7 @@ pub async fn refresh(
     RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    bounded("refreshToken", &body.refresh_token, MAX_TOKEN_CHARS)?;
     let presented = SecretString::from(body.refresh_token);
     let invalid =
         || ApiError::unauthorized(codes::REFRESH_INVALID, "the refresh token is not valid");
@@ -457,9 +468,10 @@ pub async fn refresh(
 pub async fn logout(
     State(state): State<AppState>,
     p: crate::auth::principal::Principal,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let Some(sid) = p.session else {
-        return Err(ApiError::invalid(
+        return Err(ApiError::forbidden(
+            codes::FORBIDDEN,
             "an API key has no session to end; revoke the key instead",
         ));
     };
@@ -467,7 +479,7 @@ pub async fn logout(
     tx.revoke_session(p.tenant, sid, "logout").await?;
     tx.commit(p.entry("auth.logout").target("session", sid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// Checks a new password against the tenant's policy and the user's history.
@@ -526,15 +538,15 @@ pub async fn change_password(
     State(state): State<AppState>,
     RequestContext(ctx): RequestContext,
     ValidJson(body): ValidJson<PasswordChangeRequest>,
-) -> Result<StatusCode, ApiError> {
-    bounded("tenant", &body.tenant, 63)?;
-    bounded("email", &body.email, 254)?;
+) -> Result<NoContent, ApiError> {
+    bounded("tenant", &body.tenant, MAX_TENANT_CHARS)?;
+    bounded("email", &body.email, MAX_EMAIL_CHARS)?;
     bounded(
         "currentPassword",
         &body.current_password,
-        MAX_PASSWORD_BYTES,
+        MAX_PASSWORD_CHARS,
     )?;
-    bounded("newPassword", &body.new_password, MAX_PASSWORD_BYTES)?;
+    bounded("newPassword", &body.new_password, MAX_PASSWORD_CHARS)?;
     let current = SecretString::from(body.current_password);
     let new = SecretString::from(body.new_password);
     let c = check_password(
@@ -585,7 +597,7 @@ pub async fn change_password(
         .revoke_user_sessions(tenant, user.uid, "password_change")
         .await?;
     tx.commit(entry.detail("sessionsRevoked", n)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `GET /.well-known/jwks.json`.

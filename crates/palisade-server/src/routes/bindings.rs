@@ -5,7 +5,6 @@
 //! they do not hold at that scope.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::Uid;
 use palisade_core::model::RoleBinding;
 use palisade_core::rbac::{RoleRef, Scope, Subject, check_grantable};
@@ -17,7 +16,7 @@ use super::users::resolve_role;
 use super::{Caller, Paging, escalation, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 async fn view(state: &AppState, b: &RoleBinding) -> Result<BindingView, ApiError> {
     let (kind, subject) = match b.binding.subject {
@@ -65,7 +64,7 @@ async fn bind(
     body: CreateBindingRequest,
     scope: Scope,
     action: &str,
-) -> Result<(StatusCode, Json<BindingView>), ApiError> {
+) -> Result<Created<BindingView>, ApiError> {
     let tenant = c.principal.tenant;
     let (role, perms, label) = resolve_role(state, tenant, &body.role).await?;
     check_grantable(&c.grants, perms, scope).map_err(escalation)?;
@@ -86,7 +85,7 @@ async fn bind(
         Scope::Tenant => entry,
     };
     tx.commit(entry).await?;
-    Ok((StatusCode::CREATED, Json(view(state, &b).await?)))
+    Ok(Created(view(state, &b).await?))
 }
 
 /// `GET /v1/rolebindings`.
@@ -107,7 +106,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateBindingRequest>,
-) -> Result<(StatusCode, Json<BindingView>), ApiError> {
+) -> Result<Created<BindingView>, ApiError> {
     let scope = match body.project_uid {
         None => Scope::Tenant,
         Some(p) => Scope::Project(p),
@@ -132,7 +131,7 @@ async fn unbind(
     uid: Uid,
     project: Option<Uid>,
     action: &str,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let tenant = c.principal.tenant;
     let mut tx = state.store.write(tenant).await?;
     let b = tx.delete_binding(tenant, uid, project).await?;
@@ -147,7 +146,7 @@ async fn unbind(
             .detail("role", role),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `DELETE /v1/rolebindings/{uid}`.
@@ -155,7 +154,7 @@ pub async fn delete(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     unbind(&state, &c, uid, None, "rolebinding.delete").await
 }
@@ -187,10 +186,11 @@ pub async fn project_create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateBindingRequest>,
-) -> Result<(StatusCode, Json<BindingView>), ApiError> {
+) -> Result<Created<BindingView>, ApiError> {
     let project = c.require_project(&state).await?.uid;
     if body.project_uid.is_some_and(|p| p != project) {
-        return Err(ApiError::invalid(
+        // A rule between body and path the document cannot state: 422.
+        return Err(ApiError::unprocessable(
             "projectUid, when given, must be the project of the path",
         ));
     }
@@ -209,7 +209,7 @@ pub async fn project_delete(
     State(state): State<AppState>,
     c: Caller,
     Path((_, uid)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let project = c.project_uid()?;
     unbind(&state, &c, uid, Some(project), "projectbinding.delete").await

@@ -40,6 +40,6 @@ fn not_ready() -> ApiError {
 }
 
 /// `GET /v1/openapi.json`.
-pub async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+pub async fn openapi() -> crate::openapi::Served {
+    crate::openapi::Served
 }

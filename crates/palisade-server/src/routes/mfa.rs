@@ -6,13 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use palisade_crypto::TotpSecret;
 use palisade_crypto::totp;
-use palisade_proto::auth::{CodeRequest, RecoveryCodes, TotpEnrolment};
+use palisade_proto::auth::{CodeRequest, MAX_CODE_CHARS, RecoveryCodes, TotpEnrolment};
 use palisade_proto::codes;
 
 use crate::ApiError;
 use crate::app::AppState;
 use crate::auth::principal::Principal;
-use crate::json::{Json, ValidJson};
+use crate::json::{Created, Json, NoContent, ValidJson};
 use palisade_core::audit::Outcome;
 use palisade_store::{TotpRecord, WriteTx};
 
@@ -23,7 +23,7 @@ pub const RECOVERY_CODES: usize = 10;
 pub async fn enrol(
     State(state): State<AppState>,
     p: Principal,
-) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
+) -> Result<Created<TotpEnrolment>, ApiError> {
     if let Some(t) = state.store.get_totp(p.tenant, p.user).await?
         && t.confirmed
     {
@@ -43,14 +43,11 @@ pub async fn enrol(
     let uri = totp::otpauth_uri(&secret, &format!("Palisade {}", tenant.name), &user.email)
         .map_err(ApiError::internal)?;
     let qr_svg = totp::qr_svg(&uri).map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TotpEnrolment {
-            otpauth_uri: uri.to_string(),
-            secret: secret.to_base32().to_string(),
-            qr_svg,
-        }),
-    ))
+    Ok(Created(TotpEnrolment {
+        otpauth_uri: uri.to_string(),
+        secret: secret.to_base32().to_string(),
+        qr_svg,
+    }))
 }
 
 /// The caller's TOTP enrolment, read before any write transaction opens
@@ -96,7 +93,8 @@ async fn check_code(
     Ok(false)
 }
 
-/// Answers a wrong code: records the failed attempt, then 400.
+/// Answers a wrong code: records the failed attempt, then 403 (the request
+/// is well formed; the proof it carries is refused).
 async fn wrong_code(state: &AppState, p: &Principal, action: &str) -> ApiError {
     let entry = p
         .entry(action)
@@ -107,7 +105,7 @@ async fn wrong_code(state: &AppState, p: &Principal, action: &str) -> ApiError {
         return e.into();
     }
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        StatusCode::FORBIDDEN,
         codes::MFA_INVALID,
         "the code is wrong",
     )
@@ -119,6 +117,7 @@ pub async fn confirm(
     p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
+    super::auth::bounded("code", &body.code, MAX_CODE_CHARS)?;
     let t = enrolment(&state, &p).await?;
     if t.confirmed {
         return Err(ApiError::new(
@@ -164,7 +163,8 @@ pub async fn disable(
     State(state): State<AppState>,
     p: Principal,
     ValidJson(body): ValidJson<CodeRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
+    super::auth::bounded("code", &body.code, MAX_CODE_CHARS)?;
     let t = enrolment(&state, &p).await?;
     let mut tx = state.store.write(p.tenant).await?;
     if !check_code(&state, &mut *tx, &t, &p, &body.code, false, true).await? {
@@ -174,5 +174,5 @@ pub async fn disable(
     tx.delete_totp(p.tenant, p.user).await?;
     tx.commit(p.entry("mfa.disable").target("user", p.user))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

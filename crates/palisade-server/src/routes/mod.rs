@@ -41,6 +41,8 @@ pub struct Route {
     pub spec: RouteSpec,
     /// The handler for `spec.method`.
     pub router: MethodRouter<AppState>,
+    /// The handler's part of the API document, read from its types.
+    pub doc: crate::openapi::DocFn,
 }
 
 macro_rules! route {
@@ -54,6 +56,7 @@ macro_rules! route {
                 summary: $summary,
             },
             router: on(MethodFilter::$method, $handler),
+            doc: crate::openapi::doc_of(&$handler),
         }
     };
 }
@@ -151,12 +154,13 @@ pub fn specs() -> Vec<RouteSpec> {
 }
 
 /// Cursor pagination parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// The `next` of the previous page.
     pub after: Option<Uid>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
 }
 

@@ -4,13 +4,12 @@
 //! Cloud-account credentials are write-only: sealed at rest, never returned.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::model::{CloudAccount, Cluster, Project};
 use palisade_core::rbac::{Permission, ProjectVisibility, visible_projects};
 use palisade_proto::auth::PageOf;
 use palisade_proto::resources::{
     CloudAccountView, ClusterView, CreateCloudAccountRequest, CreateClusterRequest,
-    CreateProjectRequest, DescriptionRequest, MAX_CREDENTIALS_BYTES, ProjectView,
+    CreateProjectRequest, DescriptionRequest, MAX_CREDENTIALS_CHARS, ProjectView,
 };
 use palisade_store::{NewCloudAccount, NewCluster};
 use secrecy::SecretString;
@@ -18,7 +17,7 @@ use secrecy::SecretString;
 use super::{Caller, Paging, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 fn project_view(p: &Project) -> ProjectView {
     ProjectView {
@@ -98,7 +97,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateProjectRequest>,
-) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
+) -> Result<Created<ProjectView>, ApiError> {
     let tenant = c.principal.tenant;
     let description = body.description.as_ref().map(|d| d.as_str()).unwrap_or("");
     let mut tx = state.store.write(tenant).await?;
@@ -112,7 +111,7 @@ pub async fn create(
             .detail("name", p.name.clone()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(project_view(&p))))
+    Ok(Created(project_view(&p)))
 }
 
 /// `GET /v1/projects/{projectUid}`.
@@ -143,14 +142,14 @@ pub async fn update(
 }
 
 /// `DELETE /v1/projects/{projectUid}`: with its cloud accounts and clusters.
-pub async fn delete(State(state): State<AppState>, c: Caller) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(state): State<AppState>, c: Caller) -> Result<NoContent, ApiError> {
     let tenant = c.principal.tenant;
     let uid = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_project(tenant, uid).await?;
     tx.commit(c.principal.entry("project.delete").target("project", uid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `GET /v1/projects/{projectUid}/cloudaccounts`.
@@ -175,10 +174,10 @@ pub async fn create_account(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateCloudAccountRequest>,
-) -> Result<(StatusCode, Json<CloudAccountView>), ApiError> {
-    if body.credentials.is_empty() || body.credentials.len() > MAX_CREDENTIALS_BYTES {
+) -> Result<Created<CloudAccountView>, ApiError> {
+    if body.credentials.is_empty() || body.credentials.chars().count() > MAX_CREDENTIALS_CHARS {
         return Err(ApiError::invalid(format!(
-            "credentials: must be 1 to {MAX_CREDENTIALS_BYTES} bytes"
+            "credentials: must be 1 to {MAX_CREDENTIALS_CHARS} characters"
         )));
     }
     let tenant = c.principal.tenant;
@@ -203,7 +202,7 @@ pub async fn create_account(
             .detail("provider", a.provider.clone()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(account_view(&a))))
+    Ok(Created(account_view(&a)))
 }
 
 /// `GET /v1/projects/{projectUid}/cloudaccounts/{uid}`.
@@ -225,7 +224,7 @@ pub async fn delete_account(
     State(state): State<AppState>,
     c: Caller,
     Path((_, uid)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
@@ -238,7 +237,7 @@ pub async fn delete_account(
             .detail("project", project.to_string()),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `GET /v1/projects/{projectUid}/clusters`.
@@ -263,7 +262,7 @@ pub async fn create_cluster(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateClusterRequest>,
-) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
+) -> Result<Created<ClusterView>, ApiError> {
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
@@ -285,7 +284,7 @@ pub async fn create_cluster(
             .detail("name", cl.name.clone()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(cluster_view(&cl))))
+    Ok(Created(cluster_view(&cl)))
 }
 
 /// `GET /v1/projects/{projectUid}/clusters/{uid}`.
@@ -307,7 +306,7 @@ pub async fn delete_cluster(
     State(state): State<AppState>,
     c: Caller,
     Path((_, uid)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
@@ -320,5 +319,5 @@ pub async fn delete_cluster(
             .detail("project", project.to_string()),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -3,7 +3,6 @@
 //! changing one is checked the same way.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::model::CustomRole;
 use palisade_core::rbac::{BuiltinRole, Scope, check_grantable};
 use palisade_proto::resources::{CreateRoleRequest, RolePage, RoleView, UpdateRoleRequest};
@@ -12,7 +11,7 @@ use palisade_store::RoleChange;
 use super::{Caller, Paging, escalation, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 fn view(r: &CustomRole) -> RoleView {
     RoleView {
@@ -58,7 +57,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateRoleRequest>,
-) -> Result<(StatusCode, Json<RoleView>), ApiError> {
+) -> Result<Created<RoleView>, ApiError> {
     check_grantable(&c.grants, body.permissions, Scope::Tenant).map_err(escalation)?;
     let tenant = c.principal.tenant;
     let description = body.description.as_ref().map(|d| d.as_str()).unwrap_or("");
@@ -74,7 +73,7 @@ pub async fn create(
             .detail("permissions", role.permissions.to_string()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&role))))
+    Ok(Created(view(&role)))
 }
 
 /// `GET /v1/roles/{uid}`.
@@ -131,12 +130,12 @@ pub async fn delete(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_role(tenant, uid).await?;
     tx.commit(c.principal.entry("role.delete").target("role", uid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

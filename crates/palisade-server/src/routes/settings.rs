@@ -30,7 +30,7 @@ pub async fn put_password_policy(
 ) -> Result<Json<PasswordPolicy>, ApiError> {
     policy
         .validate()
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let json = serde_json::to_string(&policy).map_err(ApiError::internal)?;
     let mut tx = state.store.write(p.tenant).await?;
     tx.set_password_policy(p.tenant, &json).await?;

@@ -3,7 +3,6 @@
 //! (no escalation through teams).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::model::Team;
 use palisade_core::rbac::{Subject, check_team_membership};
 use palisade_proto::auth::PageOf;
@@ -15,7 +14,7 @@ use palisade_store::{BindingFilter, PageRequest};
 use super::{Caller, Paging, escalation, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 fn view(t: &Team) -> TeamView {
     TeamView {
@@ -47,7 +46,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateTeamRequest>,
-) -> Result<(StatusCode, Json<TeamView>), ApiError> {
+) -> Result<Created<TeamView>, ApiError> {
     let tenant = c.principal.tenant;
     let description = body.description.as_ref().map(|d| d.as_str()).unwrap_or("");
     let mut tx = state.store.write(tenant).await?;
@@ -61,7 +60,7 @@ pub async fn create(
             .detail("name", team.name.clone()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&team))))
+    Ok(Created(view(&team)))
 }
 
 /// `GET /v1/teams/{uid}`.
@@ -104,14 +103,14 @@ pub async fn delete(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let mut tx = state.store.write(tenant).await?;
     tx.delete_team(tenant, uid).await?;
     tx.commit(c.principal.entry("team.delete").target("team", uid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `GET /v1/teams/{uid}/members`: paginated like every collection (the
@@ -143,7 +142,7 @@ pub async fn add_member(
     c: Caller,
     Path(uid): Path<String>,
     ValidJson(body): ValidJson<TeamMemberRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let team = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     state.store.get_team(tenant, team).await?;
@@ -189,7 +188,7 @@ pub async fn add_member(
             .detail("memberAdded", body.user_uid.to_string()),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `DELETE /v1/teams/{uid}/members/{userUid}`.
@@ -197,7 +196,7 @@ pub async fn remove_member(
     State(state): State<AppState>,
     c: Caller,
     Path((team, user)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let team = path_uid(&team)?;
     let user = path_uid(&user)?;
     let tenant = c.principal.tenant;
@@ -210,5 +209,5 @@ pub async fn remove_member(
             .detail("memberRemoved", user.to_string()),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -4,7 +4,6 @@
 //! is kept). The platform tenant itself cannot be deleted.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::model::{SYSTEM_TENANT, Tenant};
 use palisade_core::rbac::{BuiltinRole, RoleRef, Scope, Subject};
 use palisade_proto::auth::PageOf;
@@ -15,7 +14,7 @@ use palisade_store::NewUser;
 use super::{Caller, Paging, path_uid};
 use crate::ApiError;
 use crate::app::AppState;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 fn view(t: &Tenant) -> TenantView {
     TenantView {
@@ -43,7 +42,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateTenantRequest>,
-) -> Result<(StatusCode, Json<TenantCreated>), ApiError> {
+) -> Result<Created<TenantCreated>, ApiError> {
     let password = crate::bootstrap::one_time_password().map_err(ApiError::internal)?;
     let hash = state.auth.hash_password(&password).await?;
     let mut tx = state.store.write_platform().await?;
@@ -74,15 +73,12 @@ pub async fn create(
             .detail("adminUid", admin.uid.to_string()),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TenantCreated {
-            uid: tenant.uid.to_string(),
-            name: tenant.name,
-            admin_uid: admin.uid.to_string(),
-            admin_initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
-        }),
-    ))
+    Ok(Created(TenantCreated {
+        uid: tenant.uid.to_string(),
+        name: tenant.name,
+        admin_uid: admin.uid.to_string(),
+        admin_initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
+    }))
 }
 
 /// `GET /v1/tenants/{uid}`.
@@ -100,7 +96,7 @@ pub async fn delete(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = state.store.get_tenant(uid).await?;
     if tenant.name == SYSTEM_TENANT || uid == state.platform_tenant {
@@ -118,5 +114,5 @@ pub async fn delete(
             .detail("name", tenant.name),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

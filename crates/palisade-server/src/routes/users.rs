@@ -6,7 +6,6 @@
 //! lock out a more powerful account).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use palisade_core::Uid;
 use palisade_core::model::UserStatus;
 use palisade_core::rbac::{
@@ -24,7 +23,7 @@ use super::{Caller, Paging, escalation, path_uid, user_view};
 use crate::ApiError;
 use crate::app::AppState;
 use crate::auth::principal::Principal;
-use crate::json::{Json, ValidJson, ValidQuery};
+use crate::json::{Created, Json, NoContent, ValidJson, ValidQuery};
 
 /// `GET /v1/me`.
 pub async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<UserView>, ApiError> {
@@ -71,7 +70,9 @@ pub async fn resolve_role(
         RoleName::Builtin(b) => Ok((RoleRef::Builtin(*b), b.permissions(), b.name().to_owned())),
         RoleName::Custom(n) => match state.store.role_by_name(tenant, n).await {
             Ok(r) => Ok((RoleRef::Custom(r.uid), r.permissions, r.name)),
-            Err(StoreError::NotFound) => Err(ApiError::invalid(
+            // A well-formed name of no role: the request fits the document
+            // but names nothing, as an unknown subject UID does.
+            Err(StoreError::NotFound) => Err(ApiError::unprocessable(
                 "role names neither a built-in role nor a role of this tenant",
             )),
             Err(e) => Err(e.into()),
@@ -85,7 +86,7 @@ pub async fn create(
     State(state): State<AppState>,
     c: Caller,
     ValidJson(body): ValidJson<CreateUserRequest>,
-) -> Result<(StatusCode, Json<UserWithPassword>), ApiError> {
+) -> Result<Created<UserWithPassword>, ApiError> {
     let tenant = c.principal.tenant;
     let role = match &body.role {
         None => None,
@@ -127,13 +128,10 @@ pub async fn create(
             .detail("binding", b.binding.uid.to_string());
     }
     tx.commit(entry).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserWithPassword {
-            user: user_view(&user),
-            initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
-        }),
-    ))
+    Ok(Created(UserWithPassword {
+        user: user_view(&user),
+        initial_password: secrecy::ExposeSecret::expose_secret(&password).to_owned(),
+    }))
 }
 
 /// The grants of another user of the caller's tenant.
@@ -195,7 +193,7 @@ pub async fn disable(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     guard_other(&state, &c, uid).await?;
     let tenant = c.principal.tenant;
@@ -211,7 +209,7 @@ pub async fn disable(
             .detail("sessionsRevoked", n),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `POST /v1/users/{uid}/enable`.
@@ -219,7 +217,7 @@ pub async fn enable(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     guard_covers(&state, &c, uid).await?;
     let tenant = c.principal.tenant;
@@ -232,7 +230,7 @@ pub async fn enable(
             .detail("status", "active"),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `DELETE /v1/users/{uid}`.
@@ -240,7 +238,7 @@ pub async fn delete(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     guard_other(&state, &c, uid).await?;
     let tenant = c.principal.tenant;
@@ -248,7 +246,7 @@ pub async fn delete(
     tx.delete_user(tenant, uid).await?;
     tx.commit(c.principal.entry("user.delete").target("user", uid))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `POST /v1/users/{uid}/reset-password`: a new one-time password (shown
@@ -312,7 +310,7 @@ pub async fn unlock(
     State(state): State<AppState>,
     c: Caller,
     Path(uid): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let uid = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let user = state.store.get_user(tenant, uid).await?;
@@ -329,7 +327,7 @@ pub async fn unlock(
             .detail("countersCleared", n),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// `GET /v1/users/{uid}/permissions`: what the user may do and why. A user
