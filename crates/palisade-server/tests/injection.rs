@@ -751,6 +751,23 @@ fn common(r: &Resp, value: &str, what: &str) -> Result<(), String> {
 /// Sends `value` in `field`, checks the answer, and reads a stored value
 /// back. Returns a problem, if any.
 async fn attempt(c: &Client, field: &Field, value: &str, legit: bool) -> Result<u16, String> {
+    // The canary records what goes into a secret field (a password, a
+    // cloud credential) and fails the run if it shows up in clear in any
+    // log or database file. The same corpus is also stored, by design, as
+    // free text; a marker on each line (the canary records a secret line by
+    // line) keeps each secret-field value apart.
+    let marked;
+    let value = if palisade_testkit::canary::SECRET_KEYS.contains(&field.name) {
+        let n = unique();
+        marked = value
+            .split('\n')
+            .map(|line| format!("#{n}:{line}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        marked.as_str()
+    } else {
+        value
+    };
     let mut body = (field.base)(unique());
     set(&mut body, field.pointer, json!(value));
     let r = call(
