@@ -23,3 +23,9 @@ pub mod spool;
 
 pub use agent::{AgentOptions, run};
 pub use error::AgentError;
+
+/// Installs aws-lc-rs as the process's rustls provider (async-nats builds
+/// its TLS configuration with the process default). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
