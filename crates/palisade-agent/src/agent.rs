@@ -45,6 +45,8 @@ pub const RENEW_TIMEOUT: Duration = Duration::from_secs(10);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Job UIDs remembered for deduplication.
 const SEEN_JOBS: usize = 4096;
+/// Jobs running or queued at once; more are answered with a failed result.
+pub const MAX_RUNNING_JOBS: usize = 64;
 /// Buffered messages of the `down` subscription (jobs and acks are small).
 const SUBSCRIPTION_CAPACITY: usize = 4096;
 
@@ -324,7 +326,15 @@ pub async fn run(opts: AgentOptions, shutdown: impl Future<Output = ()>) -> Resu
             () = &mut shutdown => break Ok(()),
             _ = heartbeat.tick() => agent.heartbeat().await,
             _ = retry.tick() => agent.republish_due().await,
-            Some(event) = event_rx.recv() => agent.on_event(event),
+            Some(event) = event_rx.recv() => {
+                let connected = matches!(event, Event::Connected);
+                agent.on_event(event);
+                if connected {
+                    // Say so at once rather than at the next tick.
+                    agent.heartbeat().await;
+                    agent.republish_due().await;
+                }
+            }
             msg = down.next() => match msg {
                 Some(m) => agent.on_message(m, &mut running, &done_tx, &scans).await,
                 None => break Err(AgentError::Nats("the subscription to the down subjects ended".into())),
@@ -641,12 +651,21 @@ impl Agent {
         let done = done.clone();
         let scans = Arc::clone(scans);
         let root = self.opts.scan_root.clone();
+        let busy = running.len() >= MAX_RUNNING_JOBS;
         running.spawn(async move {
             let _permit = match &job.kind {
                 protocol::JobKind::HardenScan { .. } => scans.acquire_owned().await.ok(),
                 protocol::JobKind::Ping {} => None,
             };
-            let result = jobs::run(&job, message_uid, &root).await;
+            let result = if busy {
+                jobs::failed(
+                    message_uid,
+                    job.job_uid,
+                    "the agent is busy (64 jobs running or queued); send the job again later",
+                )
+            } else {
+                jobs::run(&job, message_uid, &root).await
+            };
             tracing::info!(job = %job.job_uid, message = %message_uid, status = ?result.status, "job finished");
             let entry = SpoolEntry::new(request, result);
             let to_store = entry.clone();
