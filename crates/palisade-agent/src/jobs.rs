@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use palisade_bus::protocol::{self, Job, JobKind, JobResult, JobStatus, MAX_MESSAGE_BYTES};
 use palisade_core::Uid;
 
+/// Largest result body: one message less room for the three UID headers
+/// (nats-server counts headers against `max_payload`).
+pub const MAX_RESULT_BYTES: usize = MAX_MESSAGE_BYTES - 1024;
+
 /// Longest error text in a failed result (the protocol's bound).
 const MAX_ERROR: usize = 4096;
 
@@ -63,7 +67,16 @@ pub fn finish(
         Err(e) => return failed(message_uid, job_uid, &e),
     };
     match protocol::encode(&result) {
-        Ok(_) => result,
+        Ok(body) if body.len() <= MAX_RESULT_BYTES => result,
+        Ok(body) => failed(
+            message_uid,
+            job_uid,
+            &format!(
+                "the report is {} bytes, larger than the {MAX_MESSAGE_BYTES}-byte message limit \
+                 (less room for headers)",
+                body.len()
+            ),
+        ),
         Err(e) => {
             let size = serde_json::to_vec(&result).map(|v| v.len()).unwrap_or(0);
             let why = if size > MAX_MESSAGE_BYTES {
@@ -153,6 +166,12 @@ mod tests {
                 .unwrap()
                 .contains("larger than the 1048576-byte message limit")
         );
+        let near = serde_json::json!({ "x": "a".repeat(MAX_RESULT_BYTES) });
+        let r = finish(Uid::from_u64(1), Uid::from_u64(2), Ok(near));
+        assert_eq!(r.status, JobStatus::Failed);
+        let fits = serde_json::json!({ "x": "a".repeat(MAX_RESULT_BYTES - 200) });
+        let r = finish(Uid::from_u64(1), Uid::from_u64(2), Ok(fits));
+        assert_eq!(r.status, JobStatus::Succeeded);
         let r = failed(Uid::from_u64(1), Uid::from_u64(2), &"é\n".repeat(5000));
         assert!(r.error.as_ref().unwrap().len() <= MAX_ERROR);
         assert!(protocol::encode(&r).is_ok());
