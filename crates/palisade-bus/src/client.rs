@@ -82,7 +82,18 @@ pub fn connect_options(
     ca_file: &Path,
     inbox_prefix: &str,
 ) -> ConnectOptions {
-    ConnectOptions::with_auth_callback(move |nonce: Vec<u8>| {
+    connect_options_with_roots(creds, Some(ca_file), inbox_prefix)
+}
+
+/// As [`connect_options`], with `ca_file` optional: `None` trusts the
+/// operating system's root certificates instead (an agent connecting to a
+/// bus whose certificate comes from a public CA). TLS stays required.
+pub fn connect_options_with_roots(
+    creds: SharedCredentials,
+    ca_file: Option<&Path>,
+    inbox_prefix: &str,
+) -> ConnectOptions {
+    let opts = ConnectOptions::with_auth_callback(move |nonce: Vec<u8>| {
         let current = creds.current();
         async move {
             let key = current
@@ -98,10 +109,13 @@ pub fn connect_options(
         }
     })
     .require_tls(true)
-    .add_root_certificates(ca_file.to_path_buf())
     .custom_inbox_prefix(inbox_prefix)
     .connection_timeout(CONNECT_TIMEOUT)
-    .reconnect_delay_callback(reconnect_delay)
+    .reconnect_delay_callback(reconnect_delay);
+    match ca_file {
+        Some(ca) => opts.add_root_certificates(ca.to_path_buf()),
+        None => opts,
+    }
 }
 
 #[cfg(test)]

@@ -336,6 +336,43 @@ impl TestNats {
         ))
     }
 
+    /// Stops the server (SIGKILL), keeping its directory: pushed accounts
+    /// stay in the resolver directory for [`TestNats::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port with the same
+    /// configuration (after [`TestNats::stop`]).
+    pub async fn restart(&mut self) -> Result<(), String> {
+        let bin = nats_server_binary().ok_or("no nats-server binary")?;
+        for _attempt in 0..20 {
+            let log = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(self.dir.path().join("nats.log"))
+                .map_err(|e| e.to_string())?;
+            let mut child = Command::new(&bin)
+                .arg("-c")
+                .arg(&self.config_file)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
+            if wait_ready(self.port, &mut child, Duration::from_secs(5)).await {
+                self.child = child;
+                return Ok(());
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            // The port may still be held by the old process's sockets.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!("nats-server did not come back:\n{}", self.log()))
+    }
+
     /// The scratch directory (config, TLS files, resolver directory, log).
     pub fn dir(&self) -> &Path {
         self.dir.path()

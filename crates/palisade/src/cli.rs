@@ -33,6 +33,35 @@ pub enum Command {
     /// CIS host and Kubernetes-node hardening: scan, fix, roll back.
     #[command(subcommand)]
     Harden(palisade_harden::cli::HardenCommand),
+    /// Run the tenant cluster's agent on the Palisade bus (heartbeats,
+    /// jobs, credential renewal).
+    Agent(AgentArgs),
+}
+
+/// `palisade agent` options.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The cluster's NATS credentials file (mode 0600; renewed in place).
+    #[arg(long, value_name = "FILE")]
+    pub creds: PathBuf,
+    /// The bus: tls://HOST:PORT (TLS only).
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// CA certificate (PEM) that signs the bus's certificate [default: the system's roots].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Directory of unacknowledged results [default: agent-spool/ next to --creds].
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Seconds between heartbeats (1–3600).
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub heartbeat: u64,
+    /// Log format: json or text.
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    pub log_format: String,
+    /// Log filter, e.g. info or palisade_agent=debug.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log_level: String,
 }
 
 #[derive(Debug, Subcommand)]

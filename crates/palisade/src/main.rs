@@ -2,6 +2,7 @@
 //! calls the libraries, returns an exit code.
 
 mod admin;
+mod agent;
 mod audit;
 mod cli;
 mod keys;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             cli::Command::Keys(cli::KeysCommand::RotateRoot(opts)) => keys::rotate_root(opts).await,
             cli::Command::Admin(cli::AdminCommand::User(cmd)) => admin::user(cmd).await,
             cli::Command::Audit(cmd) => audit::run(cmd).await,
+            cli::Command::Agent(args) => agent::run(args).await,
             cli::Command::Harden(_) => Err(anyhow::anyhow!(
                 "internal: harden runs before the async runtime starts"
             )),
