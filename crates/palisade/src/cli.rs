@@ -231,6 +231,12 @@ pub struct ServerArgs {
     /// Log filter, e.g. info or palisade_server=debug [env: PALISADE_LOG_LEVEL].
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Tenant bus: nats-server URL, tls://HOST:PORT only [env: PALISADE_BUS_URL].
+    #[arg(long = "bus", value_name = "URL")]
+    pub bus_url: Option<String>,
+    /// CA certificate (PEM) that verifies nats-server [default: the internal CA] [env: PALISADE_BUS_CA].
+    #[arg(long, value_name = "FILE", requires = "bus_url")]
+    pub bus_ca: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -249,6 +255,8 @@ impl ServerArgs {
             keyring: None,
             log_format: self.log_format.clone(),
             log_level: self.log_level.clone(),
+            bus_url: self.bus_url.clone(),
+            bus_ca: self.bus_ca.clone(),
             ..ConfigLayer::default()
         }
     }
