@@ -33,6 +33,34 @@ pub enum Command {
     /// CIS host and Kubernetes-node hardening: scan, fix, roll back.
     #[command(subcommand)]
     Harden(palisade_harden::cli::HardenCommand),
+    /// The tenant bus (nats-server) Palisade operates.
+    #[command(subcommand)]
+    Bus(BusCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BusCommand {
+    /// Write a complete nats-server configuration (operator mode, TLS from
+    /// the internal CA, live account pushes) and say how to start it.
+    Config(BusConfigArgs),
+}
+
+/// `palisade bus config`.
+#[derive(Debug, Args)]
+pub struct BusConfigArgs {
+    /// Data directory of the installation [env: PALISADE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keyring file [default: DATA_DIR/keyring] [env: PALISADE_KEYRING_FILE; or PALISADE_KEYRING].
+    #[arg(long, value_name = "FILE")]
+    pub keyring_file: Option<PathBuf>,
+    /// Where nats-server listens for clients, HOST:PORT (the certificate names HOST).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// The configuration file to write [default: DATA_DIR/nats/nats-server.conf];
+    /// its certificate, key and resolver directory go beside it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

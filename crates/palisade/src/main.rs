@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod bus;
 mod cli;
 mod keys;
 mod logging;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             cli::Command::Keys(cli::KeysCommand::RotateRoot(opts)) => keys::rotate_root(opts).await,
             cli::Command::Admin(cli::AdminCommand::User(cmd)) => admin::user(cmd).await,
             cli::Command::Audit(cmd) => audit::run(cmd).await,
+            cli::Command::Bus(cli::BusCommand::Config(opts)) => bus::config(opts),
             cli::Command::Harden(_) => Err(anyhow::anyhow!(
                 "internal: harden runs before the async runtime starts"
             )),

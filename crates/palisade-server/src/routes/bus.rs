@@ -63,10 +63,12 @@ pub async fn credentials(
     c: Caller,
     Path((_, uid)): Path<(String, String)>,
 ) -> Result<Created<ClusterCredentialsView>, ApiError> {
-    let bus = bus(&state)?;
     let cluster = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
+    // 404 before 503: what is not the caller's stays hidden.
+    state.store.get_cluster(tenant, project, cluster).await?;
+    let bus = bus(&state)?;
     let account = state.store.bus_account(tenant).await?;
     let keys = bus.tenant_keys(tenant, account.signing_version)?;
     let now = state.clock.now_ms().div_euclid(1000);
@@ -109,8 +111,12 @@ pub async fn create_job(
     Path((_, uid)): Path<(String, String)>,
     ValidJson(body): ValidJson<CreateJobRequest>,
 ) -> Result<Created<JobView>, ApiError> {
-    let bus = bus(&state)?;
     let cluster = path_uid(&uid)?;
+    state
+        .store
+        .get_cluster(c.principal.tenant, c.project_uid()?, cluster)
+        .await?;
+    let bus = bus(&state)?;
     let kind = match (body.kind, body.profile) {
         (JobKindName::Ping, None) => JobKind::Ping,
         (JobKindName::Ping, Some(_)) => {
@@ -151,12 +157,12 @@ pub async fn jobs(
     Path((_, uid)): Path<(String, String)>,
     ValidQuery(q): ValidQuery<Paging>,
 ) -> Result<Json<PageOf<JobView>>, ApiError> {
-    bus(&state)?;
     let cluster = path_uid(&uid)?;
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
-    // 404 for a cluster that is not in this project.
+    // 404 for a cluster that is not in this project, before 503.
     state.store.get_cluster(tenant, project, cluster).await?;
+    bus(&state)?;
     let got = state
         .store
         .list_jobs(tenant, project, cluster, q.page()?)
@@ -174,12 +180,12 @@ pub async fn job(
     c: Caller,
     Path((_, uid, job_uid)): Path<(String, String, String)>,
 ) -> Result<Json<JobView>, ApiError> {
-    bus(&state)?;
     let cluster = path_uid(&uid)?;
     let job = path_uid(&job_uid)?;
     let j = state
         .store
         .get_job(c.principal.tenant, c.project_uid()?, cluster, job, true)
         .await?;
+    bus(&state)?;
     Ok(Json(job_view(&j)))
 }
