@@ -373,9 +373,9 @@ impl BusStore for SqlStore {
 
     async fn cluster_bus(&self, tenant: Uid, cluster: Uid) -> Result<ClusterBus> {
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let row = sqlx::query(concat!("SELECT c.uid AS cluster_uid, c.tenant_uid AS tenant_uid, b.user_key, b.issued_at, b.expires_at, b.last_seen, b.agent_version, b.hostname \
+        let row = sqlx::query("SELECT c.uid AS cluster_uid, c.tenant_uid AS tenant_uid, b.user_key, b.issued_at, b.expires_at, b.last_seen, b.agent_version, b.hostname \
              FROM clusters c LEFT JOIN bus_clusters b ON b.cluster_uid = c.uid \
-             WHERE c.tenant_uid = $1 AND c.uid = $2"))
+             WHERE c.tenant_uid = $1 AND c.uid = $2")
         .bind(tenant.to_string())
         .bind(cluster.to_string())
         .fetch_optional(&mut *tx)
