@@ -269,7 +269,7 @@ impl Runtime {
         }
         let mut revocations = Revocations::from_entries(a.revocations.clone()).map_err(bus_err)?;
         // Entries older than any user JWT still valid are no longer needed.
-        revocations.prune(now.saturating_sub(palisade_bus::operator::MAX_USER_TTL_SECS));
+        revocations.prune(now);
         op.tenant_account_jwt(&keys, &self.bus.limits, &revocations, now)
             .map_err(bus_err)
     }

@@ -364,3 +364,46 @@ pub async fn delete_cluster(
     .await?;
     Ok(NoContent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::Uid;
+
+    #[test]
+    fn connected_only_within_the_heartbeat_timeout() {
+        let c = Cluster {
+            uid: Uid::from_u64(1),
+            tenant_uid: Uid::from_u64(2),
+            project_uid: Uid::from_u64(3),
+            name: "c1".into(),
+            cloud_account_uid: None,
+            created_at: 0,
+        };
+        let mut b = ClusterBus {
+            cluster_uid: c.uid,
+            tenant_uid: c.tenant_uid,
+            user_key: Some("UKEY".into()),
+            issued_at: Some(1),
+            expires_at: Some(3601),
+            last_seen: None,
+            agent_version: None,
+            hostname: None,
+        };
+        let v = with_bus(cluster_view(&c), &b, 100_000, 60_000);
+        assert!(!v.connected && v.last_seen.is_none() && v.agent.is_none());
+        assert_eq!(v.credentials_expire_at, Some(3601));
+        b.last_seen = Some(50_000);
+        b.agent_version = Some("0.1.0".into());
+        b.hostname = Some("node-1".into());
+        let v = with_bus(cluster_view(&c), &b, 100_000, 60_000);
+        assert!(v.connected);
+        assert_eq!(
+            v.agent.as_ref().map(|a| a.hostname.as_str()),
+            Some("node-1")
+        );
+        let v = with_bus(cluster_view(&c), &b, 200_000, 60_000);
+        assert!(!v.connected);
+        assert_eq!(v.last_seen, Some(50_000));
+    }
+}
