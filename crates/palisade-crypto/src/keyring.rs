@@ -3,7 +3,12 @@
 //! - root keys (256-bit, versioned) wrap the tenant data keys;
 //! - JWT signing keys (Ed25519 seeds, versioned; the version is the `kid`);
 //! - the hash salt (256-bit), pepper for passwords and key of the blind index;
-//! - the audit signing key (Ed25519 seed) for signed audit checkpoints.
+//! - the audit signing key (Ed25519 seed) for signed audit checkpoints;
+//! - the bus master secret (256-bit, random, its own key): every NATS key of
+//!   the tenant bus derives from it (`palisade_bus::BusMasterSecret`).
+//!   Keyrings written before the bus lack it; [`Keyring::with_bus_secret`]
+//!   adds one and the checksum covers it only when present, so older files
+//!   still verify.
 //!
 //! It is stored as JSON in a file of mode 0600 (or handed over in an
 //! environment variable from a mounted Secret). A SHA-256 checksum over the
@@ -37,6 +42,7 @@ pub struct Keyring {
     current_jwt: u32,
     hash_salt: Key32,
     audit_key: Key32,
+    bus_secret: Option<Key32>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -62,6 +68,8 @@ struct KeyringFile {
     jwt_keys: BTreeMap<u32, String>,
     hash_salt: String,
     audit_signing_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bus_master_secret: Option<String>,
     checksum: String,
 }
 
@@ -71,6 +79,9 @@ impl Drop for KeyringFile {
         self.jwt_keys.values_mut().for_each(Zeroize::zeroize);
         self.hash_salt.zeroize();
         self.audit_signing_key.zeroize();
+        if let Some(b) = self.bus_master_secret.as_mut() {
+            b.zeroize();
+        }
     }
 }
 
@@ -85,6 +96,7 @@ impl Keyring {
             current_jwt: 1,
             hash_salt: Key32::generate()?,
             audit_key: Key32::generate()?,
+            bus_secret: Some(Key32::generate()?),
         })
     }
 
@@ -140,6 +152,24 @@ impl Keyring {
         &self.audit_key
     }
 
+    /// The bus master secret, when this keyring has one (keyrings written
+    /// before the tenant bus do not).
+    pub fn bus_secret(&self) -> Option<&Key32> {
+        self.bus_secret.as_ref()
+    }
+
+    /// This keyring with a bus master secret: unchanged when it has one,
+    /// otherwise a copy with 32 fresh random bytes. Returns whether one was
+    /// added (the caller then writes the keyring back).
+    pub fn with_bus_secret(&self) -> Result<(Keyring, bool), CryptoError> {
+        if self.bus_secret.is_some() {
+            return Ok((self.clone(), false));
+        }
+        let mut k = self.clone();
+        k.bus_secret = Some(Key32::generate()?);
+        Ok((k, true))
+    }
+
     /// A copy of this keyring with a new root key version made current.
     /// Older root versions are kept so existing wraps still open until they
     /// are re-wrapped.
@@ -186,6 +216,9 @@ impl Keyring {
         }
     }
 
+    // One argument per keyring field, in file order: the checksum's input
+    // is the file's contents, spelled out.
+    #[allow(clippy::too_many_arguments)]
     fn checksum(
         installation: &str,
         current_root: u32,
@@ -194,6 +227,7 @@ impl Keyring {
         jwts: &BTreeMap<u32, String>,
         salt: &str,
         audit: &str,
+        bus: Option<&str>,
     ) -> String {
         let mut h = Sha256::new();
         h.update(format!(
@@ -207,6 +241,9 @@ impl Keyring {
             h.update(format!("jwt {v} {k}\n"));
         }
         h.update(format!("salt {salt}\naudit {audit}\n"));
+        if let Some(bus) = bus {
+            h.update(format!("bus {bus}\n"));
+        }
         hex::encode(h.finalize())
     }
 
@@ -220,6 +257,7 @@ impl Keyring {
         let installation_uid = self.installation_uid.to_string();
         let hash_salt = enc(&self.hash_salt);
         let audit_signing_key = enc(&self.audit_key);
+        let bus_master_secret = self.bus_secret.as_ref().map(enc);
         let checksum = Self::checksum(
             &installation_uid,
             self.current_root,
@@ -228,6 +266,7 @@ impl Keyring {
             &jwt_keys,
             &hash_salt,
             &audit_signing_key,
+            bus_master_secret.as_deref(),
         );
         let file = KeyringFile {
             format: FORMAT.into(),
@@ -239,6 +278,7 @@ impl Keyring {
             jwt_keys,
             hash_salt,
             audit_signing_key,
+            bus_master_secret,
             checksum,
         };
         // Serialising plain strings and integers cannot fail.
@@ -273,6 +313,7 @@ impl Keyring {
             &file.jwt_keys,
             &file.hash_salt,
             &file.audit_signing_key,
+            file.bus_master_secret.as_deref(),
         );
         if !crate::secret::ct_eq(expected.as_bytes(), file.checksum.as_bytes()) {
             return Err(bad("checksum mismatch: the file was modified or damaged"));
@@ -310,6 +351,10 @@ impl Keyring {
             jwt_keys,
             hash_salt: dec(&file.hash_salt, "hashSalt")?,
             audit_key: dec(&file.audit_signing_key, "auditSigningKey")?,
+            bus_secret: match &file.bus_master_secret {
+                Some(s) => Some(dec(s, "busMasterSecret")?),
+                None => None,
+            },
         })
     }
 
@@ -421,6 +466,32 @@ mod tests {
         let k = Keyring::from_text(text).unwrap();
         assert_eq!(k.installation_uid().to_string(), "0123456789ab");
         assert_eq!(k.hash_salt(), &Key32::from_bytes([3; 32]));
+        // Written before the bus: no bus secret until one is added.
+        assert!(k.bus_secret().is_none());
+        let (with, added) = k.with_bus_secret().unwrap();
+        assert!(added);
+        let again = Keyring::from_text(&with.to_text()).unwrap();
+        assert_eq!(again, with);
+        assert_eq!(again.bus_secret(), with.bus_secret());
+        assert_eq!(again.hash_salt(), k.hash_salt());
+        let (same, added) = again.with_bus_secret().unwrap();
+        assert!(!added);
+        assert_eq!(same, again);
+    }
+
+    #[test]
+    fn bus_secret_is_its_own_key_and_checksummed() {
+        let k = Keyring::generate().unwrap();
+        let bus = k.bus_secret().unwrap();
+        assert_ne!(bus, k.hash_salt());
+        assert_ne!(bus, k.audit_key());
+        let text = k.to_text();
+        let enc = STANDARD.encode(bus.expose());
+        assert!(text.contains("busMasterSecret"));
+        let tampered = text.replace(&enc, &STANDARD.encode([9u8; 32]));
+        let err = Keyring::from_text(&tampered).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        assert!(!format!("{k:?}").contains(&enc));
     }
 
     #[test]

@@ -30,6 +30,26 @@ pub struct Health {
     /// `ok` (healthz) or `ready` (readyz).
     #[schemars(extend("enum" = ["ok", "ready"]))]
     pub status: String,
+    /// The tenant bus (readyz, when the server runs with `--bus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<BusHealth>,
+}
+
+/// The tenant bus as `/readyz` reports it. The bus being down does not
+/// make the API unready: only bus routes and agents are affected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BusHealth {
+    /// Whether Palisade's system connection to nats-server is up.
+    pub connected: bool,
+    /// Account JWT pushes nats-server confirmed since start.
+    pub pushes_applied: u64,
+    /// Account JWT pushes that failed (and were retried) since start.
+    pub push_failures: u64,
+    /// Slow-consumer events (messages dropped) since start.
+    pub slow_consumers: u64,
+    /// Agent messages refused since start.
+    pub refused_messages: u64,
 }
 
 /// Stable error codes.
@@ -117,6 +137,8 @@ pub mod codes {
     pub const PERMISSION_DENIED: &str = "permission_denied";
     /// The change's audit event could not be written, so the change was not made.
     pub const AUDIT_UNAVAILABLE: &str = "audit_unavailable";
+    /// The tenant bus is not configured on this server (`serve --bus`).
+    pub const BUS_UNAVAILABLE: &str = "bus_unavailable";
 }
 
 /// Name of the response header carrying the request UID.

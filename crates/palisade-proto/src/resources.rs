@@ -272,6 +272,112 @@ pub struct ClusterView {
     pub cloud_account_uid: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
+    /// Last heartbeat of the cluster's agent (ms); absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+    /// Whether the agent's last heartbeat is within the heartbeat timeout.
+    #[serde(default)]
+    pub connected: bool,
+    /// What the agent last reported about itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentView>,
+    /// Expiry of the cluster's current bus credentials (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_expire_at: Option<i64>,
+}
+
+/// A cluster agent, as its heartbeats describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    /// Agent version.
+    pub version: String,
+    /// Host the agent runs on.
+    pub hostname: String,
+}
+
+/// `POST /v1/projects/{projectUid}/clusters/{clusterUid}/credentials`: a
+/// NATS credentials file for the cluster's agent. Shown once; issuing new
+/// credentials revokes the previous ones.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCredentialsView {
+    /// The credentials file text (user JWT and seed): keep it secret.
+    pub credentials: String,
+    /// The user public key the credentials are for.
+    pub user_public_key: String,
+    /// When the user JWT expires (Unix seconds); the agent renews it.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ClusterCredentialsView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCredentialsView")
+            .field("credentials", &"***")
+            .field("user_public_key", &self.user_public_key)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The kinds of job an agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKindName {
+    /// Answer at once.
+    Ping,
+    /// `harden scan` with a profile.
+    HardenScan,
+}
+
+/// `POST /v1/projects/{projectUid}/clusters/{clusterUid}/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateJobRequest {
+    /// What to run.
+    pub kind: JobKindName,
+    /// The scan profile (`harden-scan` only): 1 to 64 lowercase letters,
+    /// digits, `-` and `_`.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9_-]+$"))]
+    pub profile: Option<String>,
+}
+
+/// A job on a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    /// UID.
+    #[schemars(with = "palisade_core::Uid")]
+    pub uid: String,
+    /// Project.
+    #[schemars(with = "palisade_core::Uid")]
+    pub project_uid: String,
+    /// Cluster.
+    #[schemars(with = "palisade_core::Uid")]
+    pub cluster_uid: String,
+    /// What it runs.
+    pub kind: JobKindName,
+    /// Scan profile (`harden-scan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// `pending`, `sent`, `succeeded` or `failed`.
+    #[schemars(extend("enum" = ["pending", "sent", "succeeded", "failed"]))]
+    pub status: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last sent to the agent (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
+    /// Ended (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The agent's report (single-job reads of ended jobs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
 }
 
 /// `POST /v1/projects/{projectUid}/clusters`.

@@ -101,6 +101,8 @@ async fn main() {
             per_ip: KeyedLimiter::new(0),
             per_tenant: KeyedLimiter::new(0),
         }),
+        bus: None,
+        heartbeat_timeout_ms: 60_000,
     };
     // The bare handler gets the caller the gate would have built.
     let grants = Arc::new(Grants::new(

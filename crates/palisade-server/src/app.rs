@@ -34,6 +34,10 @@ pub struct AppState {
     pub platform_tenant: Uid,
     /// Rate limits per client address and per tenant.
     pub limits: Arc<crate::gateway::Limits>,
+    /// The tenant bus (`serve --bus`); its routes answer 503 without it.
+    pub bus: Option<Arc<crate::bus::Bus>>,
+    /// A cluster is `connected` while its last heartbeat is this recent (ms).
+    pub heartbeat_timeout_ms: i64,
 }
 
 /// The full router with every layer. Routes come only from

@@ -136,6 +136,24 @@ pub fn load_keyring(
     }
 }
 
+/// Gives a keyring file written before the tenant bus its bus master secret
+/// (32 fresh random bytes, written back atomically, 0600). A keyring handed
+/// over inline cannot be written back: it stays without one, and `--bus`
+/// then refuses to start with a message saying how to add it.
+pub fn ensure_bus_secret(keys: &KeyringHandle, source: &KeyringSource) -> Result<(), ServerError> {
+    let KeyringSource::File(path) = source else {
+        return Ok(());
+    };
+    let kerr = |e: palisade_crypto::CryptoError| ServerError::Keyring(e.to_string());
+    let (with, added) = keys.get().with_bus_secret().map_err(kerr)?;
+    if added {
+        with.write_file(path).map_err(kerr)?;
+        keys.set(with);
+        tracing::info!(keyring = %path.display(), "bus master secret added to the keyring");
+    }
+    Ok(())
+}
+
 /// Opens the store for `cfg` with `keys`.
 pub async fn open_store(
     cfg: &ServeConfig,
@@ -292,8 +310,8 @@ pub async fn prepare(
     crate::install_crypto_provider();
     ensure_data_dir(&cfg.data_dir)?;
     let (keyring, source, created) = load_keyring(cfg)?;
-    let keys = KeyringHandle::new(keyring, source);
-    let store = match open_store(cfg, keys, Arc::clone(&clock)).await {
+    let keys = KeyringHandle::new(keyring, source.clone());
+    let store = match open_store(cfg, keys.clone(), Arc::clone(&clock)).await {
         Ok(s) => s,
         Err(e) => {
             if let Some(p) = created {
@@ -302,6 +320,9 @@ pub async fn prepare(
             return Err(e);
         }
     };
+    // Only now that the database accepted the keyring: add a bus master
+    // secret to one written before the tenant bus.
+    ensure_bus_secret(&keys, &source)?;
     let now_s = clock.now_ms() / 1000;
     let (tls, ca_cert) = match &cfg.tls_import {
         Some((cert, key)) => (tls::rustls_config(cert, key)?, None),

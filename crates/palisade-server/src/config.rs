@@ -76,6 +76,17 @@ pub struct ConfigLayer {
     /// A copy of every event as JSON lines for a SIEM: `file:PATH`,
     /// `syslog` (the local socket), `syslog:SOCKET` or `syslog+udp://HOST:PORT`.
     pub audit_stream: Option<String>,
+    /// The tenant bus: nats-server URL, `tls://HOST:PORT` (unset: no bus).
+    pub bus_url: Option<String>,
+    /// CA certificate (PEM) that verifies nats-server (default: the
+    /// installation's internal CA).
+    pub bus_ca: Option<PathBuf>,
+    /// Lifetime of cluster credentials' user JWTs, seconds (300–86400,
+    /// default 3600); agents renew them.
+    pub bus_credentials_ttl: Option<i64>,
+    /// A cluster is `connected` while its last heartbeat is younger than
+    /// this, seconds (5–3600, default 60).
+    pub bus_heartbeat_timeout: Option<i64>,
 }
 
 fn int(vars: &BTreeMap<String, String>, key: &str) -> Result<Option<i64>, ServerError> {
@@ -173,6 +184,10 @@ impl ConfigLayer {
             audit_retention_days: int(vars, "PALISADE_AUDIT_RETENTION_DAYS")?,
             audit_archive_dir: get("PALISADE_AUDIT_ARCHIVE_DIR").map(PathBuf::from),
             audit_stream: get("PALISADE_AUDIT_STREAM"),
+            bus_url: get("PALISADE_BUS_URL"),
+            bus_ca: get("PALISADE_BUS_CA").map(PathBuf::from),
+            bus_credentials_ttl: int(vars, "PALISADE_BUS_CREDENTIALS_TTL")?,
+            bus_heartbeat_timeout: int(vars, "PALISADE_BUS_HEARTBEAT_TIMEOUT")?,
         })
     }
 
@@ -210,6 +225,10 @@ impl ConfigLayer {
             audit_retention_days: self.audit_retention_days.or(lower.audit_retention_days),
             audit_archive_dir: self.audit_archive_dir.or(lower.audit_archive_dir),
             audit_stream: self.audit_stream.or(lower.audit_stream),
+            bus_url: self.bus_url.or(lower.bus_url),
+            bus_ca: self.bus_ca.or(lower.bus_ca),
+            bus_credentials_ttl: self.bus_credentials_ttl.or(lower.bus_credentials_ttl),
+            bus_heartbeat_timeout: self.bus_heartbeat_timeout.or(lower.bus_heartbeat_timeout),
         }
     }
 }
@@ -282,6 +301,10 @@ pub struct ServeConfig {
     pub audit: crate::audit::AuditConfig,
     /// Rate limits of the whole API.
     pub gateway: GatewayConfig,
+    /// The tenant bus, when configured.
+    pub bus: Option<crate::bus::BusConfig>,
+    /// Heartbeat timeout (ms) for `connected` in cluster views.
+    pub bus_heartbeat_timeout_ms: i64,
 }
 
 /// Rate limits of the whole API.
@@ -478,7 +501,38 @@ impl ServeConfig {
                 gd.per_tenant_per_minute,
             )?,
         };
+        let bus_heartbeat_timeout_ms = bounded(
+            "bus_heartbeat_timeout",
+            layer.bus_heartbeat_timeout,
+            crate::bus::DEFAULT_HEARTBEAT_TIMEOUT_S,
+            5,
+            3600,
+        )? * 1000;
+        let bus_credentials_ttl = bounded(
+            "bus_credentials_ttl",
+            layer.bus_credentials_ttl,
+            palisade_bus::operator::DEFAULT_CLUSTER_TTL_SECS,
+            300,
+            palisade_bus::operator::MAX_USER_TTL_SECS,
+        )?;
+        let bus = match layer.bus_url {
+            None => {
+                if layer.bus_ca.is_some() {
+                    return bad(
+                        "bus_ca is set but bus_url is not: pass --bus tls://HOST:PORT".into(),
+                    );
+                }
+                None
+            }
+            Some(url) => Some(crate::bus::BusConfig {
+                url: crate::bus::parse_bus_url(&url)?,
+                ca: layer.bus_ca,
+                credentials_ttl_s: bus_credentials_ttl,
+            }),
+        };
         Ok(ServeConfig {
+            bus,
+            bus_heartbeat_timeout_ms,
             gateway,
             audit,
             data_dir,
@@ -516,6 +570,8 @@ impl ServeConfig {
                 stream: None,
             },
             gateway: GatewayConfig::default(),
+            bus: None,
+            bus_heartbeat_timeout_ms: crate::bus::DEFAULT_HEARTBEAT_TIMEOUT_S * 1000,
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum ServerError {
     /// A password could not be hashed, or a stored hash could not be read.
     #[error("password hashing: {0}")]
     Password(#[from] palisade_crypto::CryptoError),
+    /// The tenant bus: keys, minting or the NATS connection.
+    #[error("bus: {0}")]
+    Bus(String),
 }
 
 tokio::task_local! {

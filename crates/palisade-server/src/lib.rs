@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -253,7 +253,7 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (
         503,
         "Unavailable",
-        "A dependency is not answering (`not_ready`), or a change was not made because its audit record could not be written (`audit_unavailable`); retry later.",
+        "A dependency is not answering (`not_ready`), a change was not made because its audit record could not be written (`audit_unavailable`), or the tenant bus is not configured on this server (`bus_unavailable`); retry later.",
     ),
 ];
 
@@ -305,7 +305,8 @@ fn error_statuses(spec: &RouteSpec, op: &Operation) -> BTreeSet<u16> {
             }
         }
     }
-    if spec.path == "/readyz" {
+    if spec.path == "/readyz" || spec.path.contains("/clusters/{uid}/") {
+        // Readiness; the tenant bus routes without `serve --bus`.
         e.insert(503);
     }
     e

@@ -75,8 +75,30 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
             per_ip: crate::gateway::KeyedLimiter::new(cfg.gateway.per_ip_per_minute),
             per_tenant: crate::gateway::KeyedLimiter::new(cfg.gateway.per_tenant_per_minute),
         }),
+        bus: None,
+        heartbeat_timeout_ms: cfg.bus_heartbeat_timeout_ms,
     };
+    let mut state = state;
     let mut background = Vec::new();
+    if let Some(bus_cfg) = &cfg.bus {
+        let bus = crate::bus::Bus::new(&prepared.store.keys().get(), bus_cfg.clone())?;
+        let ca = match (&bus_cfg.ca, &prepared.ca_cert) {
+            (Some(ca), _) => ca.clone(),
+            (None, Some(internal)) => internal.clone(),
+            (None, None) => {
+                return Err(ServerError::Config(
+                    "--bus-ca is required when the server certificate is imported (there is no internal CA to trust)".into(),
+                ));
+            }
+        };
+        background.push(crate::bus::runtime::spawn(
+            Arc::clone(&bus),
+            prepared.store.clone(),
+            Arc::clone(&state.clock),
+            ca,
+        ));
+        state.bus = Some(bus);
+    }
     if cfg.audit.retention_days > 0 {
         let keyring = prepared.store.keys().get();
         let signer = palisade_crypto::audit::AuditSigner::from_keyring(&keyring)

@@ -172,6 +172,60 @@ pub fn ensure_internal_pki(
     Ok(paths)
 }
 
+/// Issues a server certificate for `host` (a DNS name or an IP address)
+/// from the internal CA in `data_dir` (which must exist): for nats-server,
+/// so that Palisade and agents verify it with the same CA. Writes the chain
+/// (leaf then CA) to `cert_out` and the key to `key_out` (0600), each
+/// atomically. Valid one year.
+pub fn issue_server_cert_for(
+    data_dir: &Path,
+    host: &str,
+    now_s: i64,
+    cert_out: &Path,
+    key_out: &Path,
+) -> Result<(), ServerError> {
+    let paths = TlsPaths::new(data_dir);
+    palisade_crypto::keyring::check_private(&paths.ca_key).map_err(|e| tls_err("CA key", e))?;
+    let ca_key_pem =
+        std::fs::read_to_string(&paths.ca_key).map_err(|e| tls_err("reading the CA key", e))?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| tls_err("CA key", e))?;
+    let ca_pem = std::fs::read_to_string(&paths.ca_cert)
+        .map_err(|e| tls_err("reading the CA certificate", e))?;
+    let issuer =
+        Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(|e| tls_err("CA certificate", e))?;
+    let key = rsa_key()?;
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Palisade");
+    dn.push(DnType::CommonName, "Palisade tenant bus");
+    p.distinguished_name = dn;
+    let san = match host.parse::<IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(
+            host.to_owned()
+                .try_into()
+                .map_err(|e| tls_err(&format!("name {host}"), e))?,
+        ),
+    };
+    p.subject_alt_names = vec![san];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.not_before = at(now_s - DAY_S)?;
+    p.not_after = at(now_s + 365 * DAY_S)?;
+    let cert = p
+        .signed_by(&key, &issuer)
+        .map_err(|e| tls_err("signing the bus certificate", e))?;
+    write_private(key_out, &key.serialize_pem())?;
+    palisade_crypto::keyring::write_private_file(
+        cert_out,
+        format!("{}{}", cert.pem(), ca_pem).as_bytes(),
+    )
+    .map_err(|e| tls_err(&format!("writing {}", cert_out.display()), e))
+}
+
 /// True when the PEM's leaf covers exactly `wanted` and has 30+ days left.
 fn server_cert_ok(pem: &[u8], wanted: &BTreeSet<String>, now_s: i64) -> bool {
     let Some(Ok(der)) = CertificateDer::pem_slice_iter(pem).next() else {

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod bus;
 mod cols;
 pub mod error;
 mod fastread;
@@ -40,6 +41,10 @@ use secrecy::SecretString;
 
 pub use audit::{
     AuditFilter, AuditOrder, AuditPage, AuditSink, EventPage, LogHead, LogProblem, LogReport,
+};
+pub use bus::{
+    BusAccount, BusStore, ClusterBus, IssuedCredentials, Job, JobKind, JobOutcome, JobStatus,
+    ResultStored,
 };
 pub use error::StoreError;
 pub use identity::{
@@ -139,7 +144,7 @@ pub struct RotationReport {
 /// Reads are methods here; every change goes through a [`WriteTx`] whose
 /// commit records its audit event in the same transaction.
 #[async_trait]
-pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
+pub trait Store: IdentityStore + BusStore + Send + Sync + std::fmt::Debug {
     /// Which back end this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.

@@ -34,6 +34,7 @@ const SQLITE: &[Migration] = &[
         "rbac",
         include_str!("../migrations/sqlite/0004_rbac.sql"),
     ),
+    (5, "bus", include_str!("../migrations/sqlite/0005_bus.sql")),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -56,7 +57,15 @@ const POSTGRES: &[Migration] = &[
         "rbac",
         include_str!("../migrations/postgres/0004_rbac.sql"),
     ),
+    (
+        5,
+        "bus",
+        include_str!("../migrations/postgres/0005_bus.sql"),
+    ),
 ];
+
+/// The schema version that creates the tenant bus tables (both dialects).
+pub const BUS_VERSION: i64 = 5;
 
 /// The schema version that creates the audit log (both dialects).
 pub const AUDIT_LOG_VERSION: i64 = 3;

@@ -226,6 +226,7 @@ impl SqlTx {
     }
 
     pub(crate) async fn project_delete(&mut self, tenant: Uid, uid: Uid) -> Result<()> {
+        self.bus_clusters_delete(tenant, uid, None).await?;
         for sql in [
             "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2",
             "DELETE FROM cloud_accounts WHERE tenant_uid = $1 AND project_uid = $2",
@@ -359,6 +360,7 @@ impl SqlTx {
         project: Uid,
         uid: Uid,
     ) -> Result<()> {
+        self.bus_clusters_delete(tenant, project, Some(uid)).await?;
         self.exec_one(
             sqlx::query(
                 "DELETE FROM clusters WHERE tenant_uid = $1 AND project_uid = $2 AND uid = $3",

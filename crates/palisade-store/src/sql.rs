@@ -83,6 +83,9 @@ pub struct SqlStore {
     pub(crate) sqlite_path: Option<Arc<std::path::PathBuf>>,
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
+    /// Whether the schema has the tenant bus tables (false only for a
+    /// store opened by `open_through` below that version, in tests).
+    pub(crate) bus_schema: bool,
     #[cfg(feature = "bench")]
     pub(crate) unaudited: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -200,6 +203,7 @@ impl SqlStore {
             },
             audit_signer,
             audit_sink: None,
+            bus_schema: true,
             #[cfg(feature = "bench")]
             unaudited: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
@@ -228,7 +232,8 @@ impl SqlStore {
         clock: Arc<dyn Clock>,
         last: i64,
     ) -> Result<Self> {
-        let store = Self::connect(options, keys, clock).await?;
+        let mut store = Self::connect(options, keys, clock).await?;
+        store.bus_schema = last >= migrate::BUS_VERSION;
         let version = migrate::check(&store.pool, store.backend).await?;
         if version > 0 {
             store.check_installation().await?;

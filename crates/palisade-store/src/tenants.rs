@@ -43,6 +43,7 @@ impl SqlTx {
         .execute(&mut *self.tx)
         .await?;
         self.init_log(uid).await?;
+        self.bus_account_create(uid).await?;
         Ok(Tenant {
             uid,
             name: name.to_owned(),
@@ -57,6 +58,7 @@ impl SqlTx {
         self.check(uid)?;
         // Delete dependants explicitly in order so RLS-scoped deletes and
         // cascades agree on both back ends.
+        self.bus_account_delete(uid).await?;
         for sql in [
             "DELETE FROM clusters WHERE tenant_uid = $1",
             "DELETE FROM cloud_accounts WHERE tenant_uid = $1",

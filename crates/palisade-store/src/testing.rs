@@ -203,6 +203,12 @@ one_shot! {
     fn create_cluster(tenant, project: Uid, cluster: crate::NewCluster) -> palisade_core::model::Cluster = "cluster.create";
     /// See [`crate::WriteTx::delete_cluster`].
     fn delete_cluster(tenant, project: Uid, uid: Uid) -> () = "cluster.delete";
+    /// See [`crate::WriteTx::set_cluster_credentials`].
+    fn set_cluster_credentials(tenant, project: Uid, cluster: Uid, creds: &crate::IssuedCredentials) -> Option<String> = "cluster.credentials";
+    /// See [`crate::WriteTx::renew_cluster_credentials`].
+    fn renew_cluster_credentials(tenant, cluster: Uid, user_key: &str, expires_at: i64) -> () = "cluster.credentials-renew";
+    /// See [`crate::WriteTx::create_job`].
+    fn create_job(tenant, project: Uid, cluster: Uid, kind: crate::JobKind) -> crate::Job = "job.create";
     /// See [`crate::WriteTx::set_password_policy`].
     fn set_password_policy(tenant, policy_json: &str) -> () = "settings.update";
     /// See [`crate::WriteTx::set_mfa_required`].

@@ -19,6 +19,7 @@ use palisade_core::model::{
 use palisade_core::rbac::{self, Binding, PermissionSet, RoleRef, Subject};
 use sqlx::{Any, Transaction};
 
+use crate::bus::{IssuedCredentials, Job, JobKind};
 use crate::identity::{ApiKey, RefreshOutcome, Session, Throttle};
 use crate::sql::{Scope, SqlStore};
 use crate::{NewCloudAccount, NewCluster, NewUser, Result, RoleChange, StoreError};
@@ -87,8 +88,36 @@ pub trait WriteTx: Send {
         project: Uid,
         cluster: NewCluster,
     ) -> Result<Cluster>;
-    /// Deletes a cluster record.
+    /// Deletes a cluster record; its bus credentials are revoked (the
+    /// tenant's account revision moves) and its jobs removed.
     async fn delete_cluster(&mut self, tenant: Uid, project: Uid, uid: Uid) -> Result<()>;
+
+    /// Records a cluster's new bus credentials and revokes its previous key
+    /// in the tenant's account (an outbox revision). Returns the previous key.
+    async fn set_cluster_credentials(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        cluster: Uid,
+        creds: &IssuedCredentials,
+    ) -> Result<Option<String>>;
+    /// Moves the expiry of the cluster's current credentials (a renewal);
+    /// `NotFound` unless `user_key` is the cluster's current key.
+    async fn renew_cluster_credentials(
+        &mut self,
+        tenant: Uid,
+        cluster: Uid,
+        user_key: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Creates a pending job on a cluster of the project.
+    async fn create_job(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        cluster: Uid,
+        kind: JobKind,
+    ) -> Result<Job>;
 
     /// Changes a project's description.
     async fn set_project_description(
@@ -406,6 +435,34 @@ impl WriteTx for SqlTx {
     async fn delete_cluster(&mut self, tenant: Uid, project: Uid, uid: Uid) -> Result<()> {
         self.check(tenant)?;
         self.cluster_delete(tenant, project, uid).await
+    }
+    async fn set_cluster_credentials(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        cluster: Uid,
+        creds: &IssuedCredentials,
+    ) -> Result<Option<String>> {
+        self.bus_set_credentials(tenant, project, cluster, creds)
+            .await
+    }
+    async fn renew_cluster_credentials(
+        &mut self,
+        tenant: Uid,
+        cluster: Uid,
+        user_key: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.bus_renew(tenant, cluster, user_key, expires_at).await
+    }
+    async fn create_job(
+        &mut self,
+        tenant: Uid,
+        project: Uid,
+        cluster: Uid,
+        kind: JobKind,
+    ) -> Result<Job> {
+        self.bus_job_create(tenant, project, cluster, kind).await
     }
 
     async fn set_project_description(

@@ -28,6 +28,7 @@ use palisade_store::{
     KeyringHandle, KeyringSource, LogProblem, NewCloudAccount, NewCluster, NewUser, PageRequest,
     RefreshOutcome, RoleChange, SqlStore, Store, StoreError, StoreOptions, UidSource,
 };
+use palisade_store::{BusStore, IssuedCredentials, JobKind, JobOutcome, JobStatus, ResultStored};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 
@@ -200,6 +201,9 @@ conformance!(
     rbac_tenant_isolation,
     rbac_tenant_deletion_removes_rbac_rows,
     rbac_migration_from_v3_makes_bindings,
+    bus_account_outbox_and_revocations,
+    bus_heartbeat_and_scope,
+    bus_jobs_lifecycle_sealed_and_once,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -827,7 +831,7 @@ async fn newer_schema_refused(h: &Harness) {
             err,
             StoreError::SchemaTooNew {
                 database: 999,
-                binary: 4
+                binary: 5
             }
         ),
         "{err}"
@@ -2765,11 +2769,14 @@ async fn rbac_migration_from_v3_makes_bindings(h: &Harness) {
     }
     old.close().await;
 
-    // Opening with this binary migrates to v4.
+    // Opening with this binary migrates to the latest version (v4 and on).
     let new = SqlStore::open(&opts, keys, Arc::new(SystemClock))
         .await
         .unwrap();
-    assert_eq!(version(&new).await, 4);
+    assert_eq!(
+        version(&new).await,
+        palisade_store::migrate::latest(new.backend())
+    );
     let only = async |t: Uid, u: Uid| {
         let g = new.grants_of(t, u).await.unwrap();
         g.iter()
@@ -2830,4 +2837,378 @@ async fn rbac_migration_from_v3_makes_bindings(h: &Harness) {
     if let Some(pg) = pg {
         pg.drop_db().await;
     }
+}
+
+// ---------------------------------------------------------------------------
+// Tenant bus: account outbox, cluster credentials and liveness, jobs.
+
+fn creds(key: &str, issued_at: i64) -> IssuedCredentials {
+    IssuedCredentials {
+        user_key: key.to_owned(),
+        issued_at,
+        expires_at: issued_at + 3600,
+    }
+}
+
+async fn cluster_in(s: &SqlStore, t: Uid, p: Uid, name: &str) -> Uid {
+    s.create_cluster(
+        t,
+        p,
+        NewCluster {
+            name: name.to_owned(),
+            cloud_account_uid: None,
+        },
+    )
+    .await
+    .unwrap()
+    .uid
+}
+
+async fn bus_account_outbox_and_revocations(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let a = s.bus_account(t.uid).await.unwrap();
+    assert_eq!((a.revision, a.applied, a.signing_version), (1, 0, 1));
+    assert!(a.pending() && !a.deleted && a.revocations.is_empty());
+    s.bus_applied(t.uid, 1).await.unwrap();
+    assert!(!s.bus_account(t.uid).await.unwrap().pending());
+    // An older revision never moves `applied` back.
+    s.bus_applied(t.uid, 0).await.unwrap();
+    assert_eq!(s.bus_account(t.uid).await.unwrap().applied, 1);
+
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let c = cluster_in(s, t.uid, p.uid, "c1").await;
+    // First credentials: nothing to revoke, no new revision.
+    let prev = s
+        .set_cluster_credentials(t.uid, p.uid, c, &creds("UAAA", 100))
+        .await
+        .unwrap();
+    assert_eq!(prev, None);
+    assert!(!s.bus_account(t.uid).await.unwrap().pending());
+    let cb = s.cluster_bus(t.uid, c).await.unwrap();
+    assert_eq!(cb.user_key.as_deref(), Some("UAAA"));
+    assert_eq!((cb.issued_at, cb.expires_at), (Some(100), Some(3700)));
+    // New credentials revoke the previous key (as of the new issue time).
+    let prev = s
+        .set_cluster_credentials(t.uid, p.uid, c, &creds("UBBB", 200))
+        .await
+        .unwrap();
+    assert_eq!(prev.as_deref(), Some("UAAA"));
+    let a = s.bus_account(t.uid).await.unwrap();
+    assert_eq!(a.revision, 2);
+    assert!(a.pending());
+    assert_eq!(a.revocations.get("UAAA"), Some(&200));
+    // Renewal: only the current key, only the expiry.
+    s.renew_cluster_credentials(t.uid, c, "UBBB", 9999)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.renew_cluster_credentials(t.uid, c, "UAAA", 9999).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.cluster_bus(t.uid, c).await.unwrap().expires_at,
+        Some(9999)
+    );
+    // The cluster must be in the named project.
+    let other = s.create_project(t.uid, "other", "").await.unwrap();
+    assert!(matches!(
+        s.set_cluster_credentials(t.uid, other.uid, c, &creds("UCCC", 300))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Deleting the cluster revokes its current key and removes its rows.
+    s.delete_cluster(t.uid, p.uid, c).await.unwrap();
+    let a = s.bus_account(t.uid).await.unwrap();
+    assert_eq!(a.revision, 3);
+    assert!(a.revocations.contains_key("UBBB"));
+    assert_eq!(
+        count_on(
+            s,
+            "SELECT COUNT(*) FROM bus_clusters WHERE cluster_uid = $1",
+            &c.to_string()
+        )
+        .await,
+        0
+    );
+    // Deleting a project revokes every cluster key in it.
+    let c2 = cluster_in(s, t.uid, p.uid, "c2").await;
+    s.set_cluster_credentials(t.uid, p.uid, c2, &creds("UDDD", 400))
+        .await
+        .unwrap();
+    s.delete_project(t.uid, p.uid).await.unwrap();
+    let a = s.bus_account(t.uid).await.unwrap();
+    assert_eq!(a.revision, 4);
+    assert!(a.revocations.contains_key("UDDD"));
+
+    // Deleting the tenant leaves a tombstone to push; applied, it goes.
+    s.delete_tenant(t.uid).await.unwrap();
+    let a = s.bus_account(t.uid).await.unwrap();
+    assert!(a.deleted && a.pending());
+    assert!(
+        s.bus_accounts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.tenant_uid == t.uid)
+    );
+    s.bus_applied(t.uid, a.revision).await.unwrap();
+    assert!(matches!(
+        s.bus_account(t.uid).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn bus_heartbeat_and_scope(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("alpha").await.unwrap();
+    let b = s.create_tenant("beta").await.unwrap();
+    let p = s.create_project(a.uid, "web", "").await.unwrap();
+    let c = cluster_in(s, a.uid, p.uid, "c1").await;
+    let quiet = cluster_in(s, a.uid, p.uid, "c2").await;
+    let fresh = s.cluster_bus(a.uid, c).await.unwrap();
+    assert_eq!(fresh.last_seen, None);
+    assert_eq!(fresh.user_key, None);
+    s.bus_heartbeat(a.uid, c, 5000, "0.1.0", "node-1")
+        .await
+        .unwrap();
+    s.bus_heartbeat(a.uid, c, 6000, "0.1.1", "node-1")
+        .await
+        .unwrap();
+    let cb = s.cluster_bus(a.uid, c).await.unwrap();
+    assert_eq!(cb.last_seen, Some(6000));
+    assert_eq!(cb.agent_version.as_deref(), Some("0.1.1"));
+    assert_eq!(cb.hostname.as_deref(), Some("node-1"));
+    let all = s.project_cluster_bus(a.uid, p.uid).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].cluster_uid, c);
+    assert_eq!(s.cluster_bus(a.uid, quiet).await.unwrap().last_seen, None);
+    // Another tenant sees nothing and can change nothing.
+    assert!(matches!(
+        s.cluster_bus(b.uid, c).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.bus_heartbeat(b.uid, c, 7000, "x", "y").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.set_cluster_credentials(b.uid, p.uid, c, &creds("UEEE", 1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.create_job(b.uid, p.uid, c, JobKind::Ping).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        s.project_cluster_bus(b.uid, p.uid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        s.bus_heartbeat(a.uid, Uid::from_u64(42), 1, "x", "y").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn bus_jobs_lifecycle_sealed_and_once(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let other = s.create_tenant("other").await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let c = cluster_in(s, t.uid, p.uid, "c1").await;
+    let c2 = cluster_in(s, t.uid, p.uid, "c2").await;
+    assert!(matches!(
+        s.create_job(
+            t.uid,
+            p.uid,
+            c,
+            JobKind::HardenScan {
+                profile: "Bad Profile".into()
+            }
+        )
+        .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let ping = s.create_job(t.uid, p.uid, c, JobKind::Ping).await.unwrap();
+    assert_eq!(ping.status, JobStatus::Pending);
+    let scan = s
+        .create_job(
+            t.uid,
+            p.uid,
+            c,
+            JobKind::HardenScan {
+                profile: "cis-level1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let elsewhere = s.create_job(t.uid, p.uid, c2, JobKind::Ping).await.unwrap();
+
+    // Pending jobs are to send; a sent one again only once it is old.
+    let to_send = s.jobs_to_send(t.uid, 0, 10).await.unwrap();
+    assert_eq!(to_send.len(), 3);
+    s.job_sent(t.uid, ping.uid, 1000).await.unwrap();
+    let to_send: Vec<Uid> = s
+        .jobs_to_send(t.uid, 500, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.uid)
+        .collect();
+    assert!(!to_send.contains(&ping.uid));
+    let to_send: Vec<Uid> = s
+        .jobs_to_send(t.uid, 2000, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.uid)
+        .collect();
+    assert!(to_send.contains(&ping.uid));
+    assert!(
+        s.jobs_to_send(other.uid, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Results: stored once; a retry is a duplicate; another result ignored.
+    let canary = "host-detail-canary-7d1c";
+    let m1 = Uid::from_u64(0xabc);
+    let outcome = JobOutcome {
+        message_uid: m1,
+        succeeded: true,
+        report: Some(format!("{{\"host\":\"{canary}\"}}")),
+        error: None,
+    };
+    // A result names its cluster: the wrong one finds no job.
+    assert!(matches!(
+        s.store_job_result(t.uid, c2, scan.uid, outcome.clone())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.store_job_result(other.uid, c, scan.uid, outcome.clone())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.store_job_result(t.uid, c, scan.uid, outcome.clone())
+            .await
+            .unwrap(),
+        ResultStored::Stored
+    );
+    assert_eq!(
+        s.store_job_result(t.uid, c, scan.uid, outcome.clone())
+            .await
+            .unwrap(),
+        ResultStored::Duplicate
+    );
+    let late = JobOutcome {
+        message_uid: Uid::from_u64(0xdef),
+        succeeded: false,
+        report: None,
+        error: Some("late".into()),
+    };
+    assert_eq!(
+        s.store_job_result(t.uid, c, scan.uid, late).await.unwrap(),
+        ResultStored::AlreadyDone
+    );
+    let done = s.get_job(t.uid, p.uid, c, scan.uid, true).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert!(done.finished_at.is_some());
+    assert!(done.report.as_deref().unwrap().contains(canary));
+    let light = s.get_job(t.uid, p.uid, c, scan.uid, false).await.unwrap();
+    assert_eq!(light.report, None);
+    // Sealed at rest: the canary is nowhere in clear.
+    assert_eq!(
+        count_on(
+            s,
+            "SELECT COUNT(*) FROM bus_jobs WHERE report_enc LIKE $1",
+            &format!("%{canary}%")
+        )
+        .await,
+        0
+    );
+    // A finished job is not sent again.
+    assert!(
+        !s.jobs_to_send(t.uid, i64::MAX, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.uid == scan.uid)
+    );
+    // Failure with an error; bad shapes refused.
+    assert!(matches!(
+        s.store_job_result(
+            t.uid,
+            c,
+            ping.uid,
+            JobOutcome {
+                message_uid: Uid::from_u64(1),
+                succeeded: true,
+                report: None,
+                error: Some("x".into()),
+            }
+        )
+        .await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.store_job_result(
+        t.uid,
+        c,
+        ping.uid,
+        JobOutcome {
+            message_uid: Uid::from_u64(2),
+            succeeded: false,
+            report: None,
+            error: Some("agent refused".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let failed = s.get_job(t.uid, p.uid, c, ping.uid, true).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("agent refused"));
+
+    // Listing: per cluster, paginated; other tenants see nothing.
+    for _ in 0..4 {
+        s.create_job(t.uid, p.uid, c, JobKind::Ping).await.unwrap();
+    }
+    let (jobs, pages) = all_pages(async |pg| s.list_jobs(t.uid, p.uid, c, pg).await, 3).await;
+    assert_eq!(jobs.len(), 6);
+    assert_eq!(pages, 2);
+    assert!(
+        jobs.iter()
+            .all(|j| j.cluster_uid == c && j.report.is_none())
+    );
+    assert!(
+        s.list_jobs(other.uid, p.uid, c, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        s.get_job(other.uid, p.uid, c, scan.uid, true).await,
+        Err(StoreError::NotFound)
+    ));
+    // Deleting the cluster removes its jobs.
+    s.delete_cluster(t.uid, p.uid, c2).await.unwrap();
+    assert!(matches!(
+        s.get_job(t.uid, p.uid, c2, elsewhere.uid, false).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        count_on(
+            s,
+            "SELECT COUNT(*) FROM bus_jobs WHERE cluster_uid = $1",
+            &c2.to_string()
+        )
+        .await,
+        0
+    );
 }

@@ -36,6 +36,34 @@ pub enum Command {
     /// Run the tenant cluster's agent on the Palisade bus (heartbeats,
     /// jobs, credential renewal).
     Agent(AgentArgs),
+    /// The tenant bus (nats-server) Palisade operates.
+    #[command(subcommand)]
+    Bus(BusCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BusCommand {
+    /// Write a complete nats-server configuration (operator mode, TLS from
+    /// the internal CA, live account pushes) and say how to start it.
+    Config(BusConfigArgs),
+}
+
+/// `palisade bus config`.
+#[derive(Debug, Args)]
+pub struct BusConfigArgs {
+    /// Data directory of the installation [env: PALISADE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keyring file [default: DATA_DIR/keyring] [env: PALISADE_KEYRING_FILE; or PALISADE_KEYRING].
+    #[arg(long, value_name = "FILE")]
+    pub keyring_file: Option<PathBuf>,
+    /// Where nats-server listens for clients, HOST:PORT (the certificate names HOST).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// The configuration file to write [default: DATA_DIR/nats/nats-server.conf];
+    /// its certificate, key and resolver directory go beside it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `palisade agent` options.
@@ -260,6 +288,12 @@ pub struct ServerArgs {
     /// Log filter, e.g. info or palisade_server=debug [env: PALISADE_LOG_LEVEL].
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Tenant bus: nats-server URL, tls://HOST:PORT only [env: PALISADE_BUS_URL].
+    #[arg(long = "bus", value_name = "URL")]
+    pub bus_url: Option<String>,
+    /// CA certificate (PEM) that verifies nats-server [default: the internal CA] [env: PALISADE_BUS_CA].
+    #[arg(long, value_name = "FILE", requires = "bus_url")]
+    pub bus_ca: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -278,6 +312,8 @@ impl ServerArgs {
             keyring: None,
             log_format: self.log_format.clone(),
             log_level: self.log_level.clone(),
+            bus_url: self.bus_url.clone(),
+            bus_ca: self.bus_ca.clone(),
             ..ConfigLayer::default()
         }
     }

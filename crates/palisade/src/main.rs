@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod audit;
+mod bus;
 mod cli;
 mod keys;
 mod logging;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
             cli::Command::Admin(cli::AdminCommand::User(cmd)) => admin::user(cmd).await,
             cli::Command::Audit(cmd) => audit::run(cmd).await,
             cli::Command::Agent(args) => agent::run(args).await,
+            cli::Command::Bus(cli::BusCommand::Config(opts)) => bus::config(opts),
             cli::Command::Harden(_) => Err(anyhow::anyhow!(
                 "internal: harden runs before the async runtime starts"
             )),

@@ -92,5 +92,17 @@ pub fn check(args: ServerArgs) -> anyhow::Result<ExitCode> {
         a.login_max_delay_s,
         a.auth_requests_per_minute
     );
+    match &cfg.bus {
+        Some(b) => println!(
+            "bus         = {} (CA {}), credentials {} s, heartbeat timeout {} s",
+            b.url,
+            b.ca.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "internal".into()),
+            b.credentials_ttl_s,
+            cfg.bus_heartbeat_timeout_ms / 1000
+        ),
+        None => println!("bus         = off"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod bindings;
+pub mod bus;
 pub mod meta;
 pub mod mfa;
 pub mod projects;
@@ -134,6 +135,11 @@ pub fn table() -> Vec<Route> {
         route!(POST "/v1/projects/{projectUid}/clusters", Needs(P::ClusterCreate), "cluster.create", "Create a cluster record", projects::create_cluster),
         route!(GET "/v1/projects/{projectUid}/clusters/{uid}", Needs(P::ClusterGet), "-", "A cluster", projects::cluster),
         route!(DELETE "/v1/projects/{projectUid}/clusters/{uid}", Needs(P::ClusterDelete), "cluster.delete", "Delete a cluster record", projects::delete_cluster),
+        // The tenant bus (503 without `serve --bus`).
+        route!(POST "/v1/projects/{projectUid}/clusters/{uid}/credentials", Needs(P::ClusterCredentials), "cluster.credentials", "Issue NATS credentials for the cluster's agent (revokes the previous ones)", bus::credentials),
+        route!(GET "/v1/projects/{projectUid}/clusters/{uid}/jobs", Needs(P::ClusterGet), "-", "Jobs of a cluster", bus::jobs),
+        route!(POST "/v1/projects/{projectUid}/clusters/{uid}/jobs", Needs(P::ClusterScan), "job.create", "Run a job (ping or harden-scan) on a cluster", bus::create_job),
+        route!(GET "/v1/projects/{projectUid}/clusters/{uid}/jobs/{jobUid}", Needs(P::ClusterGet), "-", "A job, with its report once it ended", bus::job),
         // Settings and audit.
         route!(GET "/v1/settings/password-policy", Needs(P::SettingsGet), "-", "The password policy", settings::get_password_policy),
         route!(PUT "/v1/settings/password-policy", Needs(P::SettingsUpdate), "settings.update", "Set the password policy", settings::put_password_policy),

@@ -8,10 +8,10 @@ use palisade_core::model::{CloudAccount, Cluster, Project};
 use palisade_core::rbac::{Permission, ProjectVisibility, visible_projects};
 use palisade_proto::auth::PageOf;
 use palisade_proto::resources::{
-    CloudAccountView, ClusterView, CreateCloudAccountRequest, CreateClusterRequest,
+    AgentView, CloudAccountView, ClusterView, CreateCloudAccountRequest, CreateClusterRequest,
     CreateProjectRequest, DescriptionRequest, MAX_CREDENTIALS_CHARS, ProjectView,
 };
-use palisade_store::{NewCloudAccount, NewCluster};
+use palisade_store::{ClusterBus, NewCloudAccount, NewCluster};
 use secrecy::SecretString;
 
 use super::{Caller, Paging, path_uid};
@@ -46,7 +46,29 @@ pub fn cluster_view(c: &Cluster) -> ClusterView {
         name: c.name.clone(),
         cloud_account_uid: c.cloud_account_uid.map(|u| u.to_string()),
         created_at: c.created_at,
+        last_seen: None,
+        connected: false,
+        agent: None,
+        credentials_expire_at: None,
     }
+}
+
+/// Adds what the bus knows of a cluster: its last heartbeat, whether that
+/// is within `timeout_ms` of `now_ms`, the agent, the credentials' expiry.
+pub fn with_bus(mut v: ClusterView, b: &ClusterBus, now_ms: i64, timeout_ms: i64) -> ClusterView {
+    v.last_seen = b.last_seen;
+    v.connected = b
+        .last_seen
+        .is_some_and(|seen| now_ms.saturating_sub(seen) <= timeout_ms);
+    v.agent = match (&b.agent_version, &b.hostname) {
+        (Some(version), Some(hostname)) => Some(AgentView {
+            version: version.clone(),
+            hostname: hostname.clone(),
+        }),
+        _ => None,
+    };
+    v.credentials_expire_at = b.expires_at;
+    v
 }
 
 /// `GET /v1/projects`: every project with `project.list`; otherwise the
@@ -251,8 +273,23 @@ pub async fn clusters(
         .store
         .list_clusters(c.principal.tenant, project, q.page()?)
         .await?;
+    let bus = state
+        .store
+        .project_cluster_bus(c.principal.tenant, project)
+        .await?;
+    let now = state.clock.now_ms();
     Ok(Json(PageOf {
-        items: got.items.iter().map(cluster_view).collect(),
+        items: got
+            .items
+            .iter()
+            .map(|cl| {
+                let v = cluster_view(cl);
+                match bus.iter().find(|b| b.cluster_uid == cl.uid) {
+                    Some(b) => with_bus(v, b, now, state.heartbeat_timeout_ms),
+                    None => v,
+                }
+            })
+            .collect(),
         next: got.next.map(|u| u.to_string()),
     }))
 }
@@ -298,7 +335,13 @@ pub async fn cluster(
         .store
         .get_cluster(c.principal.tenant, c.project_uid()?, uid)
         .await?;
-    Ok(Json(cluster_view(&cl)))
+    let b = state.store.cluster_bus(c.principal.tenant, uid).await?;
+    Ok(Json(with_bus(
+        cluster_view(&cl),
+        &b,
+        state.clock.now_ms(),
+        state.heartbeat_timeout_ms,
+    )))
 }
 
 /// `DELETE /v1/projects/{projectUid}/clusters/{uid}`.
@@ -320,4 +363,47 @@ pub async fn delete_cluster(
     )
     .await?;
     Ok(NoContent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::Uid;
+
+    #[test]
+    fn connected_only_within_the_heartbeat_timeout() {
+        let c = Cluster {
+            uid: Uid::from_u64(1),
+            tenant_uid: Uid::from_u64(2),
+            project_uid: Uid::from_u64(3),
+            name: "c1".into(),
+            cloud_account_uid: None,
+            created_at: 0,
+        };
+        let mut b = ClusterBus {
+            cluster_uid: c.uid,
+            tenant_uid: c.tenant_uid,
+            user_key: Some("UKEY".into()),
+            issued_at: Some(1),
+            expires_at: Some(3601),
+            last_seen: None,
+            agent_version: None,
+            hostname: None,
+        };
+        let v = with_bus(cluster_view(&c), &b, 100_000, 60_000);
+        assert!(!v.connected && v.last_seen.is_none() && v.agent.is_none());
+        assert_eq!(v.credentials_expire_at, Some(3601));
+        b.last_seen = Some(50_000);
+        b.agent_version = Some("0.1.0".into());
+        b.hostname = Some("node-1".into());
+        let v = with_bus(cluster_view(&c), &b, 100_000, 60_000);
+        assert!(v.connected);
+        assert_eq!(
+            v.agent.as_ref().map(|a| a.hostname.as_str()),
+            Some("node-1")
+        );
+        let v = with_bus(cluster_view(&c), &b, 200_000, 60_000);
+        assert!(!v.connected);
+        assert_eq!(v.last_seen, Some(50_000));
+    }
 }
