@@ -349,13 +349,15 @@ fn three_real_processes() {
     let c = client(&ca, server.port);
     let serve_log = || server.stderr();
     let a_log_path = tmp.path().join("agent-a.log");
+    let a2_log_path = tmp.path().join("agent-a2.log");
     let b_log_path = tmp.path().join("agent-b.log");
     let logs = || {
         format!(
-            "--- serve:\n{}\n--- nats-server:\n{}\n--- agent A:\n{}\n--- agent B:\n{}",
+            "--- serve:\n{}\n--- nats-server:\n{}\n--- agent A:\n{}\n--- agent A (new credentials):\n{}\n--- agent B:\n{}",
             serve_log(),
             std::fs::read_to_string(tmp.path().join("nats.log")).unwrap_or_default(),
             std::fs::read_to_string(&a_log_path).unwrap_or_default(),
+            std::fs::read_to_string(&a2_log_path).unwrap_or_default(),
             std::fs::read_to_string(&b_log_path).unwrap_or_default(),
         )
     };
@@ -366,7 +368,7 @@ fn three_real_processes() {
         .build()
         .unwrap();
     let mut secrets: Vec<String> = Vec::new();
-    let (mut agent_a, mut agent_b) = rt.block_on(async {
+    let (mut agent_a, mut agent_a2, mut agent_b) = rt.block_on(async {
         let otp = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
         c.change_password("system", ADMIN, otp.trim(), GOOD)
             .await
@@ -508,7 +510,8 @@ fn three_real_processes() {
         // 5. Rotation: new credentials for A; nats-server refuses the old
         // ones on a new connection once the revocation is pushed, and
         // accepts the new ones.
-        let a_creds2 = credentials(&c, &a, &tmp.path().join("a2.creds")).await;
+        let a2_creds_file = tmp.path().join("a2.creds");
+        let a_creds2 = credentials(&c, &a, &a2_creds_file).await;
         secrets.push(a_creds2.clone());
         let refused = wait_for("A's old credentials refused", logs, async || {
             try_connect(&a_creds, &url, &ca, a.cluster_uid())
@@ -523,6 +526,20 @@ fn three_real_processes() {
         try_connect(&a_creds2, &url, &ca, a.cluster_uid())
             .await
             .unwrap();
+        // An agent with the new credentials takes over: once its first
+        // heartbeat is in (lastSeen moves), a ping job reaches it.
+        let seen_before =
+            call(&c, &a.token, Method::GET, &a.cluster_path(), None).await["lastSeen"]
+                .as_i64()
+                .unwrap();
+        let agent_a2 = agent(&a2_creds_file, &url, &ca, a2_log_path.clone());
+        wait_for("agent A (new credentials) heard from", logs, async || {
+            let v = call(&c, &a.token, Method::GET, &a.cluster_path(), None).await;
+            (v["lastSeen"].as_i64().unwrap_or(0) > seen_before).then_some(())
+        })
+        .await;
+        let ping_a3 = run_job(&c, &a, json!({"kind": "ping"}), &logs).await;
+        assert_eq!(ping_a3["status"], "succeeded", "{ping_a3}");
 
         // Deleting B's cluster revokes its credentials likewise.
         assert_eq!(
@@ -546,13 +563,16 @@ fn three_real_processes() {
             refused.to_lowercase().contains("authorization"),
             "{refused}"
         );
-        (agent_a, agent_b)
+        (agent_a, agent_a2, agent_b)
     });
 
-    // 6. SIGTERM: both agents and serve exit cleanly. Both agents lost
-    // their connection when their credentials were revoked (nats-server
-    // closes revoked users' connections) and exit without waiting for a
-    // flush that cannot happen.
+    // 6. SIGTERM: the agents and serve exit cleanly. The agents with
+    // revoked credentials lost their connection (nats-server closes revoked
+    // users' connections) and exit without waiting for a flush that cannot
+    // happen; the agent with the current credentials flushes and exits.
+    assert_eq!(agent_a2.terminate(), Some(0), "{}", agent_a2.log());
+    assert!(agent_a2.log().contains("SIGTERM: stopping"));
+    assert!(!agent_a2.log().contains("not connected at shutdown"));
     for (name, agent) in [("A", &mut agent_a), ("B", &mut agent_b)] {
         let started = Instant::now();
         assert_eq!(agent.terminate(), Some(0), "agent {name}:\n{}", agent.log());
@@ -581,6 +601,7 @@ fn three_real_processes() {
     let outputs = [
         ("serve", serve_stderr + &serve_stdout),
         ("agent A", agent_a.log()),
+        ("agent A (new credentials)", agent_a2.log()),
         ("agent B", agent_b.log()),
         ("nats-server", nats_log),
     ];
