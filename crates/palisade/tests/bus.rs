@@ -6,7 +6,8 @@
 //! ping and harden-scan jobs answered and their reports stored, tenants
 //! created while everything runs pushed live, tenant B's credentials unable
 //! to read tenant A's subjects, rotated and deleted credentials refused by
-//! nats-server, clean SIGTERM exits and no seed or user JWT in any log.
+//! nats-server (an agent with the rotated credentials taking over), clean
+//! SIGTERM exits and no seed or user JWT in any log.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
