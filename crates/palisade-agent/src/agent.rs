@@ -393,7 +393,12 @@ pub async fn run(opts: AgentOptions, shutdown: impl Future<Output = ()>) -> Resu
         agent.add_pending(entry, Instant::now());
     }
     agent.republish_due().await;
-    if tokio::time::timeout(Duration::from_secs(5), agent.client.flush())
+    // A flush cannot complete without a connection (e.g. credentials revoked
+    // or nats-server down): skip it rather than wait out the timeout; what
+    // was not acknowledged stays in the spool either way.
+    if agent.client.connection_state() != async_nats::connection::State::Connected {
+        tracing::info!("not connected at shutdown: nothing to flush");
+    } else if tokio::time::timeout(Duration::from_secs(5), agent.client.flush())
         .await
         .is_err()
     {
