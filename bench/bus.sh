@@ -5,9 +5,10 @@
 #    same tenant account pushed to both), interleaved rounds, medians, ratio,
 #    messages lost and slow consumers;
 # 2. 1,000 tenant accounts pushed live to one nats-server: push time per
-#    account, nats-server RSS before and after, TLS connect times.
+#    account, nats-server RSS before and after and with one cluster
+#    connected per account (every account loaded), TLS connect times.
 # Arguments go to the bench (MESSAGES_PER_ROUND ROUNDS_PER_SIDE ACCOUNTS
-# CONNECTS; defaults 100000 4 1000 200). nats-server is PALISADE_NATS_SERVER,
+# CONNECTS; defaults 100000 8 1000 1000). nats-server is PALISADE_NATS_SERVER,
 # else /usr/sbin/nats-server, else on PATH.
 # Set CARGO_TARGET_DIR to build elsewhere than ./target.
 set -euo pipefail

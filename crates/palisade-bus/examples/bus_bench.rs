@@ -11,7 +11,9 @@
 //!    push time per account, nats-server RSS before and after, and TLS
 //!    connect times of cluster users spread over the accounts.
 //!
-//! Usage: `bus_bench [MESSAGES_PER_ROUND] [ROUNDS_PER_SIDE] [ACCOUNTS] [CONNECTS]`.
+//! Usage: `bus_bench [MESSAGES_PER_ROUND] [ROUNDS_PER_SIDE] [ACCOUNTS] [CONNECTS]`
+//! (defaults 100000 8 1000 1000: one cluster connected per account, so every
+//! account is loaded in the server when its RSS is read the last time).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -492,9 +494,9 @@ fn arg(i: usize, default: u64) -> Res<u64> {
 async fn main() -> Res<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let n = usize::try_from(arg(1, 100_000)?)?;
-    let rounds = usize::try_from(arg(2, 4)?)?;
+    let rounds = usize::try_from(arg(2, 8)?)?;
     let count = arg(3, 1_000)?;
-    let connects = arg(4, 200)?;
+    let connects = arg(4, 1_000)?;
     throughput(n, rounds).await?;
     accounts(count, connects).await?;
     Ok(())
