@@ -295,19 +295,23 @@ async fn round(s: &Side, n: usize, body: &[u8], tenant: Uid) -> Res<Round> {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => 0.0,
-        l if l % 2 == 1 => v[l / 2],
-        l => (v[l / 2 - 1] + v[l / 2]) / 2.0,
+    let l = v.len();
+    let hi = v.get(l / 2).copied().unwrap_or(0.0);
+    if l % 2 == 1 {
+        hi
+    } else {
+        let lo = v.get((l / 2).wrapping_sub(1)).copied().unwrap_or(hi);
+        (lo + hi) / 2.0
     }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
     let i = ((p / 100.0) * (sorted.len() as f64)).ceil() as usize;
-    sorted[i.clamp(1, sorted.len()) - 1]
+    sorted
+        .get(i.max(1) - 1)
+        .or(sorted.last())
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn count_in(text: &str, needle: &str) -> usize {
@@ -368,19 +372,20 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
         })
         .collect();
     let (mut tls_rates, mut plain_rates) = (Vec::new(), Vec::new());
-    let (mut sent, mut lost) = ([0usize; 2], [0usize; 2]);
+    let (mut tls_sent, mut tls_lost, mut plain_sent, mut plain_lost) =
+        (0usize, 0usize, 0usize, 0usize);
     println!("| round | side | msgs/s | MiB/s | sent | received |");
     println!("|---|---|---|---|---|---|");
     for (i, s) in order.iter().enumerate() {
         let r = round(s, n, &body, tenant_uid).await?;
-        let k = usize::from(s.name == "plain");
-        sent[k] += r.sent;
-        lost[k] += r.sent - r.received;
-        if k == 0 {
-            tls_rates.push(r.rate);
+        let (rates, sent, lost) = if s.name == "tls" {
+            (&mut tls_rates, &mut tls_sent, &mut tls_lost)
         } else {
-            plain_rates.push(r.rate);
-        }
+            (&mut plain_rates, &mut plain_sent, &mut plain_lost)
+        };
+        *sent += r.sent;
+        *lost += r.sent - r.received;
+        rates.push(r.rate);
         println!(
             "| {} | {} | {:.0} | {:.1} | {} | {} |",
             i + 1,
@@ -394,11 +399,11 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     let (mt, mp) = (median(&mut tls_rates), median(&mut plain_rates));
     println!(
         "median tls:   {mt:.0} msgs/s; sent {}, lost {}",
-        sent[0], lost[0]
+        tls_sent, tls_lost
     );
     println!(
         "median plain: {mp:.0} msgs/s; sent {}, lost {}",
-        sent[1], lost[1]
+        plain_sent, plain_lost
     );
     println!(
         "ratio tls/plain: {:.2}",
