@@ -131,43 +131,11 @@ pub fn ensure_internal_pki(
             Err(_) => true,
         };
     if reissue {
-        let ca_key_pem =
-            std::fs::read_to_string(&paths.ca_key).map_err(|e| tls_err("reading the CA key", e))?;
-        let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| tls_err("CA key", e))?;
-        let ca_pem = std::fs::read_to_string(&paths.ca_cert)
-            .map_err(|e| tls_err("reading the CA certificate", e))?;
-        let issuer =
-            Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(|e| tls_err("CA certificate", e))?;
-        let key = rsa_key()?;
-        let mut p = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "Palisade");
-        dn.push(DnType::CommonName, "Palisade server");
-        p.distinguished_name = dn;
-        p.subject_alt_names = wanted
-            .iter()
-            .map(|n| match n.parse::<IpAddr>() {
-                Ok(ip) => Ok(SanType::IpAddress(ip)),
-                Err(_) => n
-                    .clone()
-                    .try_into()
-                    .map(SanType::DnsName)
-                    .map_err(|e| tls_err(&format!("name {n}"), e)),
-            })
-            .collect::<Result<_, _>>()?;
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        p.not_before = at(now_s - DAY_S)?;
-        p.not_after = at(now_s + 365 * DAY_S)?;
-        let cert = p
-            .signed_by(&key, &issuer)
-            .map_err(|e| tls_err("signing the server certificate", e))?;
-        write_private(&paths.server_key, &key.serialize_pem())?;
+        let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let (chain, key) = issue_leaf(&paths, &names, "Palisade server", now_s)?;
+        write_private(&paths.server_key, &key)?;
         // Chain: leaf then CA, so clients that pin the CA verify cleanly.
-        write_public(&paths.server_cert, &format!("{}{}", cert.pem(), ca_pem))?;
+        write_public(&paths.server_cert, &chain)?;
     }
     Ok(paths)
 }
@@ -186,6 +154,21 @@ pub fn issue_server_cert_for(
 ) -> Result<(), ServerError> {
     let paths = TlsPaths::new(data_dir);
     palisade_crypto::keyring::check_private(&paths.ca_key).map_err(|e| tls_err("CA key", e))?;
+    let (chain, key) = issue_leaf(&paths, &[host], "Palisade tenant bus", now_s)?;
+    write_private(key_out, &key)?;
+    palisade_crypto::keyring::write_private_file(cert_out, chain.as_bytes())
+        .map_err(|e| tls_err(&format!("writing {}", cert_out.display()), e))
+}
+
+/// A TLS server leaf for `names` (DNS names or IP addresses), signed by
+/// the internal CA, valid one year: the chain (leaf then CA) and the key,
+/// both PEM (the key zeroized when dropped).
+fn issue_leaf(
+    paths: &TlsPaths,
+    names: &[&str],
+    common_name: &str,
+    now_s: i64,
+) -> Result<(String, zeroize::Zeroizing<String>), ServerError> {
     let ca_key_pem =
         std::fs::read_to_string(&paths.ca_key).map_err(|e| tls_err("reading the CA key", e))?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| tls_err("CA key", e))?;
@@ -197,17 +180,19 @@ pub fn issue_server_cert_for(
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "Palisade");
-    dn.push(DnType::CommonName, "Palisade tenant bus");
+    dn.push(DnType::CommonName, common_name);
     p.distinguished_name = dn;
-    let san = match host.parse::<IpAddr>() {
-        Ok(ip) => SanType::IpAddress(ip),
-        Err(_) => SanType::DnsName(
-            host.to_owned()
+    p.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => (*n)
+                .to_owned()
                 .try_into()
-                .map_err(|e| tls_err(&format!("name {host}"), e))?,
-        ),
-    };
-    p.subject_alt_names = vec![san];
+                .map(SanType::DnsName)
+                .map_err(|e| tls_err(&format!("name {n}"), e)),
+        })
+        .collect::<Result<_, _>>()?;
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -217,13 +202,11 @@ pub fn issue_server_cert_for(
     p.not_after = at(now_s + 365 * DAY_S)?;
     let cert = p
         .signed_by(&key, &issuer)
-        .map_err(|e| tls_err("signing the bus certificate", e))?;
-    write_private(key_out, &key.serialize_pem())?;
-    palisade_crypto::keyring::write_private_file(
-        cert_out,
-        format!("{}{}", cert.pem(), ca_pem).as_bytes(),
-    )
-    .map_err(|e| tls_err(&format!("writing {}", cert_out.display()), e))
+        .map_err(|e| tls_err(&format!("signing the certificate for {common_name}"), e))?;
+    Ok((
+        format!("{}{}", cert.pem(), ca_pem),
+        zeroize::Zeroizing::new(key.serialize_pem()),
+    ))
 }
 
 /// True when the PEM's leaf covers exactly `wanted` and has 30+ days left.

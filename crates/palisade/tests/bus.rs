@@ -39,6 +39,8 @@ const GOOD: &str = "lantern orchard quietly 7 rivers";
 /// Bound for every wait on something the processes do.
 const T: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
+/// Time limit of a harden-scan job (see [`run_job`]).
+const SCAN_LIMIT: Duration = Duration::from_secs(180);
 
 /// A child process killed (and reaped) when dropped; its output in `log`.
 struct Proc {
@@ -104,9 +106,19 @@ fn free_port() -> u16 {
 async fn wait_for<V>(
     what: &str,
     context: impl Fn() -> String,
+    f: impl AsyncFnMut() -> Option<V>,
+) -> V {
+    wait_for_within(T, what, context, f).await
+}
+
+/// [`wait_for`] with its own time limit.
+async fn wait_for_within<V>(
+    limit: Duration,
+    what: &str,
+    context: impl Fn() -> String,
     mut f: impl AsyncFnMut() -> Option<V>,
 ) -> V {
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
             return v;
@@ -238,8 +250,16 @@ fn agent(creds: &Path, url: &str, ca: &Path, log: PathBuf) -> Proc {
     )
 }
 
-/// Creates a job and waits (bounded) until it ended; returns its view.
+/// Creates a job and waits (bounded) until it ended; returns its view. A
+/// harden scan of the test host walks its whole root filesystem (up to the
+/// scanner's walk limit), which on a cold disk cache takes far longer than
+/// a ping: it gets [`SCAN_LIMIT`].
 async fn run_job(c: &Client, t: &Tenant, body: Value, logs: &impl Fn() -> String) -> Value {
+    let limit = if body["kind"] == "harden-scan" {
+        SCAN_LIMIT
+    } else {
+        T
+    };
     let r = c
         .call::<Value, Value>(
             Method::POST,
@@ -252,7 +272,7 @@ async fn run_job(c: &Client, t: &Tenant, body: Value, logs: &impl Fn() -> String
     assert_eq!(r.status, 201, "{}", r.body);
     let job = r.body["uid"].as_str().unwrap().to_owned();
     let path = format!("{}/jobs/{job}", t.cluster_path());
-    wait_for(&format!("job {body} to end"), logs, async || {
+    wait_for_within(limit, &format!("job {body} to end"), logs, async || {
         let v = call(c, &t.token, Method::GET, &path, None).await;
         matches!(v["status"].as_str(), Some("succeeded" | "failed")).then_some(v)
     })
