@@ -727,24 +727,26 @@ impl SqlTx {
         let keys = cluster_keys(&mut self.tx, tenant, project, cluster).await?;
         let now_s = self.store.now().div_euclid(1000);
         revoke_in(&mut self.tx, tenant, &keys, now_s).await?;
-        let (jobs, rows) = match cluster {
-            Some(_) => (
-                "DELETE FROM bus_jobs WHERE tenant_uid = $1 AND project_uid = $2 AND cluster_uid = $3",
-                "DELETE FROM bus_clusters WHERE tenant_uid = $1 AND cluster_uid = $3 AND cluster_uid IN (SELECT uid FROM clusters WHERE project_uid = $2)",
-            ),
-            None => (
-                "DELETE FROM bus_jobs WHERE tenant_uid = $1 AND project_uid = $2 AND $3 = ''",
-                "DELETE FROM bus_clusters WHERE tenant_uid = $1 AND $3 = '' AND cluster_uid IN (SELECT uid FROM clusters WHERE project_uid = $2)",
-            ),
-        };
-        for sql in [jobs, rows] {
-            self.exec(
-                sqlx::query(sql)
-                    .bind(tenant.to_string())
-                    .bind(project.to_string())
-                    .bind(cluster.map(|c| c.to_string()).unwrap_or_default()),
-            )
-            .await?;
+        let (t, p) = (tenant.to_string(), project.to_string());
+        match cluster {
+            Some(c) => {
+                let c = c.to_string();
+                for sql in [
+                    "DELETE FROM bus_jobs WHERE tenant_uid = $1 AND project_uid = $2 AND cluster_uid = $3",
+                    "DELETE FROM bus_clusters WHERE tenant_uid = $1 AND cluster_uid = $3 AND cluster_uid IN (SELECT uid FROM clusters WHERE project_uid = $2)",
+                ] {
+                    self.exec(sqlx::query(sql).bind(&t).bind(&p).bind(&c))
+                        .await?;
+                }
+            }
+            None => {
+                for sql in [
+                    "DELETE FROM bus_jobs WHERE tenant_uid = $1 AND project_uid = $2",
+                    "DELETE FROM bus_clusters WHERE tenant_uid = $1 AND cluster_uid IN (SELECT uid FROM clusters WHERE project_uid = $2)",
+                ] {
+                    self.exec(sqlx::query(sql).bind(&t).bind(&p)).await?;
+                }
+            }
         }
         Ok(())
     }
