@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::types::Value;
 
@@ -31,12 +32,19 @@ pub(crate) const BUSY_TIMEOUT_MS: u64 = 20;
 #[derive(Debug)]
 pub(crate) struct Busy;
 
+/// Column names of one statement, shared by its rows.
+type Names = Arc<[Box<str>]>;
+
 /// One result row, owned.
-pub(crate) struct OwnedRow(Vec<(String, Value)>);
+pub(crate) struct OwnedRow {
+    names: Names,
+    values: Vec<Value>,
+}
 
 impl OwnedRow {
     fn get(&self, col: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| n == col).map(|(_, v)| v)
+        let i = self.names.iter().position(|n| &**n == col)?;
+        self.values.get(i)
     }
 }
 
@@ -63,6 +71,21 @@ impl Cols for OwnedRow {
 
 thread_local! {
     static CONNECTIONS: RefCell<HashMap<PathBuf, rusqlite::Connection>> = RefCell::new(HashMap::new());
+    /// Column names by statement text (a handful of fixed statements).
+    static NAMES: RefCell<HashMap<String, Names>> = RefCell::new(HashMap::new());
+}
+
+/// The column names of `stmt` (the text `sql`), from this thread's cache.
+fn names_of(sql: &str, stmt: &rusqlite::Statement<'_>) -> Names {
+    NAMES.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if let Some(n) = map.get(sql) {
+            return Arc::clone(n);
+        }
+        let n: Names = stmt.column_names().iter().map(|s| Box::from(*s)).collect();
+        map.insert(sql.to_owned(), Arc::clone(&n));
+        n
+    })
 }
 
 fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -106,19 +129,18 @@ pub(crate) fn query(
         };
         let run = || -> rusqlite::Result<Vec<OwnedRow>> {
             let mut stmt = conn.prepare_cached(sql)?;
-            let names: Vec<String> = stmt
-                .column_names()
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
+            let names = names_of(sql, &stmt);
             let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                let mut cols = Vec::with_capacity(names.len());
-                for (i, n) in names.iter().enumerate() {
-                    cols.push((n.clone(), row.get::<_, Value>(i)?));
+                let mut values = Vec::with_capacity(names.len());
+                for i in 0..names.len() {
+                    values.push(row.get::<_, Value>(i)?);
                 }
-                out.push(OwnedRow(cols));
+                out.push(OwnedRow {
+                    names: Arc::clone(&names),
+                    values,
+                });
             }
             Ok(out)
         };

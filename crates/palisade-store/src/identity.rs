@@ -212,6 +212,27 @@ fn api_key_row(row: &impl Cols) -> Result<ApiKey> {
     })
 }
 
+/// A session with its user's status and grants (every authenticated request
+/// reads it; built once).
+static SESSION_ACCESS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status, {GRANT_COLUMNS} \
+         FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid {} \
+         WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
+        grants_join("s.tenant_uid", "s.user_uid")
+    )
+});
+
+/// An API key with its owner's status and grants (built once).
+static API_KEY_ACCESS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status, {GRANT_COLUMNS} \
+         FROM api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid {} \
+         WHERE k.tenant_uid = $1 AND k.uid = $2 ORDER BY b.uid",
+        grants_join("k.tenant_uid", "k.user_uid")
+    )
+});
+
 fn session_access_of(rows: &[impl Cols]) -> Result<SessionAccess> {
     let row = rows.first().ok_or(StoreError::NotFound)?;
     Ok(SessionAccess {
@@ -294,13 +315,8 @@ impl IdentityStore for SqlStore {
     }
 
     async fn session_access(&self, tenant: Uid, uid: Uid) -> Result<SessionAccess> {
-        let sql = format!(
-            "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status, {GRANT_COLUMNS} \
-             FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid {} \
-             WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
-            grants_join("s.tenant_uid", "s.user_uid")
-        );
-        if let Some(rows) = self.read_in_place(&sql, tenant, uid) {
+        let sql: &'static str = SESSION_ACCESS_SQL.as_str();
+        if let Some(rows) = self.read_in_place(sql, tenant, uid) {
             return session_access_of(&rows?);
         }
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
@@ -314,13 +330,8 @@ impl IdentityStore for SqlStore {
     }
 
     async fn api_key_access(&self, tenant: Uid, uid: Uid) -> Result<ApiKeyAccess> {
-        let sql = format!(
-            "SELECT k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status, {GRANT_COLUMNS} \
-             FROM api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid {} \
-             WHERE k.tenant_uid = $1 AND k.uid = $2 ORDER BY b.uid",
-            grants_join("k.tenant_uid", "k.user_uid")
-        );
-        if let Some(rows) = self.read_in_place(&sql, tenant, uid) {
+        let sql: &'static str = API_KEY_ACCESS_SQL.as_str();
+        if let Some(rows) = self.read_in_place(sql, tenant, uid) {
             return api_key_access_of(&rows?);
         }
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;

@@ -1681,6 +1681,19 @@ async fn access_reads_bring_status_and_every_grant(h: &Harness) {
     )
     .await
     .unwrap();
+    // Nor does the binding of a team the user is not in.
+    let others = s.create_team(t.uid, "others", "").await.unwrap();
+    s.add_team_member(t.uid, others.uid, other.uid)
+        .await
+        .unwrap();
+    s.create_binding(
+        t.uid,
+        Subject::Team(others.uid),
+        RoleRef::Builtin(BuiltinRole::TenantAdmin),
+        Scope::Tenant,
+    )
+    .await
+    .unwrap();
     let sess = s
         .create_session(t.uid, u.uid, &["pwd".to_owned()], i64::MAX, "rh")
         .await
@@ -1707,7 +1720,7 @@ async fn access_reads_bring_status_and_every_grant(h: &Harness) {
         .unwrap();
     let ka = s.api_key_access(t.uid, k.uid).await.unwrap();
     assert_eq!(ka.grants.len(), 2);
-    // A user without bindings: one row, no grant.
+    // The other user: their own binding and their team's, with their status.
     let sess2 = s
         .create_session(t.uid, other.uid, &["pwd".to_owned()], i64::MAX, "rh2")
         .await
@@ -1717,7 +1730,17 @@ async fn access_reads_bring_status_and_every_grant(h: &Harness) {
         .unwrap();
     let got = s.session_access(t.uid, sess2.uid).await.unwrap();
     assert_eq!(got.status, UserStatus::Disabled);
-    assert_eq!(got.grants.len(), 1);
+    assert_eq!(got.grants.len(), 2);
+    assert!(got.grants.iter().any(|g| g.via() == Via::Team(others.uid)));
+    // A user without bindings: found, with no grant.
+    let lone = s.create_user(t.uid, user("c@acme.test")).await.unwrap();
+    let sess3 = s
+        .create_session(t.uid, lone.uid, &["pwd".to_owned()], i64::MAX, "rh3")
+        .await
+        .unwrap();
+    let got = s.session_access(t.uid, sess3.uid).await.unwrap();
+    assert_eq!(got.status, UserStatus::Active);
+    assert!(got.grants.is_empty());
     // Another tenant sees nothing.
     let b = s.create_tenant("globex").await.unwrap();
     assert!(matches!(
