@@ -34,13 +34,7 @@ use palisade_store::{NewCluster, Store};
 async fn main() {
     palisade_server::install_crypto_provider();
     // The access log, as `palisade serve` writes it (JSON lines on stderr).
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .json()
-        .flatten_event(true)
-        .init();
+    palisade_server::logging::install(true, "info", std::io::stderr);
     let dir = std::env::args()
         .nth(1)
         .expect("usage: gateway_bench DATA_DIR");

@@ -109,37 +109,45 @@ async fn request_uid(mut req: Request, next: Next) -> Response {
             .insert(HeaderName::from_static(REQUEST_UID_HEADER), v);
     }
     let f = slot.get();
-    let show = |u: Option<Uid>| u.map(|u| u.to_string()).unwrap_or_default();
+    let (tenant, session, user, api_key) = (
+        f.tenant.map(|u| u.to_string()),
+        f.session.map(|u| u.to_string()),
+        f.user.map(|u| u.to_string()),
+        f.api_key.map(|u| u.to_string()),
+    );
+    fn show(u: &Option<String>) -> &str {
+        u.as_deref().unwrap_or("")
+    }
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match resp.extensions().get::<ErrorInfo>() {
         // Rejections are logged with their reason (never a request value).
         Some(e) => tracing::info!(
-            request_uid = %uid,
-            method = %method,
-            route = %route,
+            request_uid = uid.as_str(),
+            method = method.as_str(),
+            route = route.as_str(),
             status,
             latency_ms,
             client_ip = %client_ip,
-            tenant_uid = %show(f.tenant),
-            session_uid = %show(f.session),
-            user_uid = %show(f.user),
-            api_key_uid = %show(f.api_key),
+            tenant_uid = show(&tenant),
+            session_uid = show(&session),
+            user_uid = show(&user),
+            api_key_uid = show(&api_key),
             code = e.code,
-            reason = %e.message,
+            reason = e.message.as_str(),
             "request"
         ),
         None => tracing::info!(
-            request_uid = %uid,
-            method = %method,
-            route = %route,
+            request_uid = uid.as_str(),
+            method = method.as_str(),
+            route = route.as_str(),
             status,
             latency_ms,
             client_ip = %client_ip,
-            tenant_uid = %show(f.tenant),
-            session_uid = %show(f.session),
-            user_uid = %show(f.user),
-            api_key_uid = %show(f.api_key),
+            tenant_uid = show(&tenant),
+            session_uid = show(&session),
+            user_uid = show(&user),
+            api_key_uid = show(&api_key),
             "request"
         ),
     }
