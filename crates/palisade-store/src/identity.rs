@@ -13,7 +13,7 @@ use sqlx::Row;
 use zeroize::Zeroizing;
 
 use crate::cols::Cols;
-use crate::rbac::{GRANT_COLUMNS, grants_join, grants_of_rows};
+use crate::rbac::{grants_of_rows, with_grants};
 use crate::sealer::Sealer;
 use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid};
 use crate::tx::SqlTx;
@@ -215,21 +215,23 @@ fn api_key_row(row: &impl Cols) -> Result<ApiKey> {
 /// A session with its user's status and grants (every authenticated request
 /// reads it; built once).
 static SESSION_ACCESS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status, {GRANT_COLUMNS} \
-         FROM sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid {} \
-         WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
-        grants_join("s.tenant_uid", "s.user_uid")
+    with_grants(
+        "s.uid, s.tenant_uid, s.user_uid, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.revoked_reason, u.status",
+        "sessions s JOIN users u ON u.tenant_uid = s.tenant_uid AND u.uid = s.user_uid",
+        "s.tenant_uid = $1 AND s.uid = $2",
+        "s.tenant_uid",
+        "s.user_uid",
     )
 });
 
 /// An API key with its owner's status and grants (built once).
 static API_KEY_ACCESS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status, {GRANT_COLUMNS} \
-         FROM api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid {} \
-         WHERE k.tenant_uid = $1 AND k.uid = $2 ORDER BY b.uid",
-        grants_join("k.tenant_uid", "k.user_uid")
+    with_grants(
+        "k.uid, k.tenant_uid, k.user_uid, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.secret_hash, u.status",
+        "api_keys k JOIN users u ON u.tenant_uid = k.tenant_uid AND u.uid = k.user_uid",
+        "k.tenant_uid = $1 AND k.uid = $2",
+        "k.tenant_uid",
+        "k.user_uid",
     )
 });
 

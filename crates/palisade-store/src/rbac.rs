@@ -116,32 +116,45 @@ fn scope_of(project: Option<String>) -> Result<Scope> {
     })
 }
 
-/// Columns of a grant, as [`grants_join`] names them.
+/// Columns of a grant, as [`with_grants`] names them.
 pub(crate) const GRANT_COLUMNS: &str = "b.uid AS b_uid, b.subject_kind AS b_kind, b.subject_uid AS b_subject, \
     b.role_name AS b_role_name, b.role_uid AS b_role_uid, b.project_uid AS b_project, \
     r.name AS r_name, r.permissions AS r_permissions";
 
-/// `LEFT JOIN`s adding one row per binding of the user `user` of tenant
-/// `tenant` (SQL expressions of the outer query), direct or through a team,
-/// with the custom role it names; no binding gives one row of NULLs.
+/// A query of `cols` from the one row that `from` and `filter` find (its
+/// user is `user` of tenant `tenant`, SQL expressions over `from`), with
+/// the user's grants: one row per binding, direct or through a team, with
+/// the custom role it names ([`GRANT_COLUMNS`]); a row with NULL grant
+/// columns when the user has no direct binding. Rows come in no particular
+/// order ([`grants_of_rows`] sorts the grants).
 ///
-/// The bindings are found through two index searches (the user's own, and
-/// those of the user's teams) rather than a condition with `OR`, which
-/// would scan every binding of the tenant on every authenticated request.
-pub(crate) fn grants_join(tenant: &str, user: &str) -> String {
+/// Two arms, each a chain of index searches: the user's own bindings, and,
+/// from the user's team memberships, the bindings of those teams (`CROSS
+/// JOIN` keeps SQLite's planner from starting at the tenant's team
+/// bindings). A single condition with `OR` instead made SQLite scan every
+/// binding of the tenant on every authenticated request.
+pub(crate) fn with_grants(
+    cols: &str,
+    from: &str,
+    filter: &str,
+    tenant: &str,
+    user: &str,
+) -> String {
     format!(
-        "LEFT JOIN role_bindings b ON b.uid IN ( \
-           SELECT x.uid FROM role_bindings x \
-             WHERE x.tenant_uid = {tenant} AND x.subject_kind = 'user' AND x.subject_uid = {user} \
-           UNION ALL \
-           SELECT y.uid FROM role_bindings y \
-             WHERE y.tenant_uid = {tenant} AND y.subject_kind = 'team' AND y.subject_uid IN \
-               (SELECT m.team_uid FROM team_members m WHERE m.tenant_uid = {tenant} AND m.user_uid = {user})) \
-         LEFT JOIN roles r ON r.uid = b.role_uid AND r.tenant_uid = b.tenant_uid"
+        "SELECT {cols}, {GRANT_COLUMNS} FROM {from} \
+           LEFT JOIN role_bindings b ON b.tenant_uid = {tenant} AND b.subject_kind = 'user' AND b.subject_uid = {user} \
+           LEFT JOIN roles r ON r.uid = b.role_uid AND r.tenant_uid = b.tenant_uid \
+         WHERE {filter} \
+         UNION ALL \
+         SELECT {cols}, {GRANT_COLUMNS} FROM {from} \
+           CROSS JOIN team_members m CROSS JOIN role_bindings b \
+           LEFT JOIN roles r ON r.uid = b.role_uid AND r.tenant_uid = b.tenant_uid \
+         WHERE {filter} AND m.tenant_uid = {tenant} AND m.user_uid = {user} \
+           AND b.tenant_uid = m.tenant_uid AND b.subject_kind = 'team' AND b.subject_uid = m.team_uid"
     )
 }
 
-/// The grants in rows of a query with [`GRANT_COLUMNS`] and [`grants_join`].
+/// The grants in rows of a [`with_grants`] query, ordered by binding UID.
 pub(crate) fn grants_of_rows(rows: &[impl Cols]) -> Result<Vec<Grant>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -170,6 +183,7 @@ pub(crate) fn grants_of_rows(rows: &[impl Cols]) -> Result<Vec<Grant>> {
             }
         }
     }
+    out.sort_by_key(|g| g.binding());
     Ok(out)
 }
 
@@ -339,9 +353,12 @@ impl SqlStore {
     /// One grant per binding of `user`, direct or through a team.
     pub(crate) async fn grants(&self, tenant: Uid, user: Uid) -> Result<Vec<Grant>> {
         let mut tx = self.begin_read(TxScope::Tenant(tenant)).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GRANT_COLUMNS} FROM users s {} WHERE s.tenant_uid = $1 AND s.uid = $2 ORDER BY b.uid",
-            grants_join("s.tenant_uid", "s.uid")
+        let rows = sqlx::query(sqlx::AssertSqlSafe(with_grants(
+            "s.uid",
+            "users s",
+            "s.tenant_uid = $1 AND s.uid = $2",
+            "s.tenant_uid",
+            "s.uid",
         )))
         .bind(tenant.to_string())
         .bind(user.to_string())
