@@ -1058,3 +1058,85 @@ async fn permissions_are_explained_for_oneself_and_others() {
     );
     s.stop().await.unwrap();
 }
+
+/// The bus routes check what they are sent before they look for the bus: a
+/// malformed job is 400 naming the field, a missing cluster 404, and only a
+/// well-formed request on an existing cluster meets 503 `bus_unavailable`
+/// on a server without `--bus`. Nothing is created by a refused request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_routes_check_their_input_before_the_bus() {
+    let (s, root) = support::server().await;
+    let c = &s.client;
+    let (_, _, admin) = support::tenant(c, &root, "acme").await;
+    let p = post(c, &admin, "/v1/projects", json!({"name": "web"}))
+        .await
+        .ok()
+        .str("uid");
+    let cl = post(
+        c,
+        &admin,
+        &format!("/v1/projects/{p}/clusters"),
+        json!({"name": "edge"}),
+    )
+    .await
+    .ok()
+    .str("uid");
+    let jobs = format!("/v1/projects/{p}/clusters/{cl}/jobs");
+    let long = "a".repeat(65);
+    for (body, field) in [
+        (json!({"kind": "ping", "profile": "cis"}), "profile"),
+        (json!({"kind": "harden-scan"}), "profile"),
+        (json!({"kind": "harden-scan", "profile": "CIS"}), "profile"),
+        (json!({"kind": "harden-scan", "profile": ""}), "profile"),
+        (json!({"kind": "harden-scan", "profile": long}), "profile"),
+        (
+            json!({"kind": "harden-scan", "profile": "cis level1"}),
+            "profile",
+        ),
+        (json!({"kind": "reboot"}), "kind"),
+        (json!({"kind": 7}), "kind"),
+        (json!({}), "kind"),
+        (json!({"kind": "ping", "priority": 1}), "priority"),
+    ] {
+        let r = post(c, &admin, &jobs, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{body}");
+        assert!(r.str("message").contains(field), "{body}: {}", r.text());
+    }
+    // Well-formed: the server has no bus.
+    for body in [
+        json!({"kind": "ping"}),
+        json!({"kind": "harden-scan", "profile": "cis-level_1"}),
+    ] {
+        let r = post(c, &admin, &jobs, body.clone()).await;
+        assert_eq!((r.status, r.code()), (503, "bus_unavailable"), "{body}");
+    }
+    let creds = format!("/v1/projects/{p}/clusters/{cl}/credentials");
+    let r = post(c, &admin, &creds, json!({})).await;
+    assert_eq!((r.status, r.code()), (503, "bus_unavailable"));
+    // A cluster that does not exist (or a malformed UID) is never 503.
+    let missing = "0123456789ab";
+    for path in [
+        format!("/v1/projects/{p}/clusters/{missing}/jobs"),
+        format!("/v1/projects/{p}/clusters/{missing}/credentials"),
+    ] {
+        let r = post(c, &admin, &path, json!({"kind": "ping"})).await;
+        assert_eq!((r.status, r.code()), (404, "not_found"), "{path}");
+        let bad = path.replace(missing, "XYZ");
+        let r = post(c, &admin, &bad, json!({"kind": "ping"})).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{bad}");
+    }
+    // Nothing was written: the store holds no job for the cluster.
+    let store = &s.running.store;
+    let tenant = store.tenant_by_name("acme").await.unwrap().uid;
+    let listed = palisade_store::BusStore::list_jobs(
+        &**store,
+        tenant,
+        p.parse().unwrap(),
+        cl.parse().unwrap(),
+        palisade_store::PageRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert!(listed.items.is_empty());
+    s.stop().await.unwrap();
+}

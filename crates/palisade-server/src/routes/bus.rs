@@ -116,7 +116,7 @@ pub async fn create_job(
         .store
         .get_cluster(c.principal.tenant, c.project_uid()?, cluster)
         .await?;
-    let bus = bus(&state)?;
+    // A malformed request is answered as such, with or without a bus.
     let kind = match (body.kind, body.profile) {
         (JobKindName::Ping, None) => JobKind::Ping,
         (JobKindName::Ping, Some(_)) => {
@@ -124,13 +124,21 @@ pub async fn create_job(
                 "profile: only a harden-scan job takes a profile",
             ));
         }
-        (JobKindName::HardenScan, Some(profile)) => JobKind::HardenScan { profile },
+        (JobKindName::HardenScan, Some(profile)) if valid_profile(&profile) => {
+            JobKind::HardenScan { profile }
+        }
+        (JobKindName::HardenScan, Some(_)) => {
+            return Err(ApiError::invalid(
+                "profile: 1 to 64 lowercase letters, digits, - and _",
+            ));
+        }
         (JobKindName::HardenScan, None) => {
             return Err(ApiError::invalid(
                 "profile: a harden-scan job needs a profile",
             ));
         }
     };
+    let bus = bus(&state)?;
     let tenant = c.principal.tenant;
     let project = c.project_uid()?;
     let mut tx = state.store.write(tenant).await?;
@@ -148,6 +156,14 @@ pub async fn create_job(
     tx.commit(entry).await?;
     bus.poke();
     Ok(Created(job_view(&job)))
+}
+
+/// A scan profile name: 1 to 64 lowercase letters, digits, `-` and `_` (the
+/// store checks the same before writing).
+fn valid_profile(p: &str) -> bool {
+    (1..=64).contains(&p.len())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// `GET /v1/projects/{projectUid}/clusters/{uid}/jobs`: without reports.
