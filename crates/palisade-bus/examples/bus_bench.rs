@@ -320,27 +320,45 @@ fn count_in(text: &str, needle: &str) -> usize {
         .count()
 }
 
-/// VmRSS of the nats-server whose command line names `config`, KiB.
-fn rss_kib(config: &Path) -> Res<u64> {
+/// The /proc directory of the nats-server whose command line names `config`.
+fn nats_proc(config: &Path) -> Res<PathBuf> {
     let want = config.to_str().ok_or("config path is not UTF-8")?;
     for e in std::fs::read_dir("/proc")? {
         let p = e?.path();
         let Ok(cmd) = std::fs::read(p.join("cmdline")) else {
             continue;
         };
-        if !cmd.split(|b| *b == 0).any(|a| a == want.as_bytes()) {
-            continue;
-        }
-        let status = std::fs::read_to_string(p.join("status"))?;
-        for line in status.lines() {
-            if let Some(v) = line.strip_prefix("VmRSS:") {
-                let kib = v.trim().trim_end_matches("kB").trim().parse::<u64>()?;
-                return Ok(kib);
-            }
+        if cmd.split(|b| *b == 0).any(|a| a == want.as_bytes()) {
+            return Ok(p);
         }
     }
     Err("nats-server process not found".into())
 }
+
+/// VmRSS of the nats-server whose command line names `config`, KiB.
+fn rss_kib(config: &Path) -> Res<u64> {
+    let status = std::fs::read_to_string(nats_proc(config)?.join("status"))?;
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix("VmRSS:") {
+            let kib = v.trim().trim_end_matches("kB").trim().parse::<u64>()?;
+            return Ok(kib);
+        }
+    }
+    Err("no VmRSS".into())
+}
+
+/// User plus system CPU time of the process at `proc_dir`, in clock ticks
+/// (fields 14 and 15 of `stat`, after the parenthesised command name).
+fn cpu_ticks(proc_dir: &Path) -> Res<u64> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat"))?;
+    let rest = stat.rsplit_once(')').ok_or("malformed stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (u, s) = (f.get(11).ok_or("no utime")?, f.get(12).ok_or("no stime")?);
+    Ok(u.parse::<u64>()? + s.parse::<u64>()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
 
 async fn throughput(n: usize, rounds: usize) -> Res<()> {
     let Some(tls_nats) = TestNats::start().await else {
@@ -354,6 +372,9 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     let tls = side("tls", &tls_nats, &tls_nats.url, true, &tenant, capacity).await?;
     let plain = side("plain", &tls_nats, &plain_url, false, &tenant, capacity).await?;
     let body = payload()?;
+    let me = PathBuf::from("/proc/self");
+    let tls_proc = nats_proc(&tls_nats.config_file)?;
+    let plain_proc = PathBuf::from(format!("/proc/{}", plain_nats.child.id()));
     println!(
         "throughput: {n} messages per round, payload {} B (JobResult JSON) + 3 UID headers, \
          {rounds} rounds per side interleaved",
@@ -374,10 +395,30 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     let (mut tls_rates, mut plain_rates) = (Vec::new(), Vec::new());
     let (mut tls_sent, mut tls_lost, mut plain_sent, mut plain_lost) =
         (0usize, 0usize, 0usize, 0usize);
-    println!("| round | side | msgs/s | MiB/s | sent | received |");
-    println!("|---|---|---|---|---|---|");
+    // CPU per message, client process (publisher and subscriber) and the
+    // side's nats-server, summed over each side's rounds.
+    let (mut tls_cpu, mut plain_cpu) = ((0u64, 0u64), (0u64, 0u64));
+    println!(
+        "| round | side | msgs/s | MiB/s | sent | received | client CPU µs/msg | nats-server CPU µs/msg |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (i, s) in order.iter().enumerate() {
+        let server = if s.name == "tls" {
+            &tls_proc
+        } else {
+            &plain_proc
+        };
+        let (c0, s0) = (cpu_ticks(&me)?, cpu_ticks(server)?);
         let r = round(s, n, &body, tenant_uid).await?;
+        let (dc, ds) = (cpu_ticks(&me)? - c0, cpu_ticks(server)? - s0);
+        let acc = if s.name == "tls" {
+            &mut tls_cpu
+        } else {
+            &mut plain_cpu
+        };
+        acc.0 += dc;
+        acc.1 += ds;
+        let per = |t: u64| t as f64 / TICKS_PER_S * 1e6 / r.sent.max(1) as f64;
         let (rates, sent, lost) = if s.name == "tls" {
             (&mut tls_rates, &mut tls_sent, &mut tls_lost)
         } else {
@@ -387,13 +428,15 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
         *lost += r.sent - r.received;
         rates.push(r.rate);
         println!(
-            "| {} | {} | {:.0} | {:.1} | {} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {} | {} | {:.1} | {:.1} |",
             i + 1,
             s.name,
             r.rate,
             r.rate * body.len() as f64 / (1024.0 * 1024.0),
             r.sent,
-            r.received
+            r.received,
+            per(dc),
+            per(ds)
         );
     }
     let (mt, mp) = (median(&mut tls_rates), median(&mut plain_rates));
@@ -408,6 +451,15 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     println!(
         "ratio tls/plain: {:.2}",
         if mp > 0.0 { mt / mp } else { 0.0 }
+    );
+    let per = |t: u64, sent: usize| t as f64 / TICKS_PER_S * 1e6 / sent.max(1) as f64;
+    println!(
+        "CPU per message (all rounds of a side): tls client {:.1} µs + nats-server {:.1} µs; \
+         plain client {:.1} µs + nats-server {:.1} µs",
+        per(tls_cpu.0, tls_sent),
+        per(tls_cpu.1, tls_sent),
+        per(plain_cpu.0, plain_sent),
+        per(plain_cpu.1, plain_sent)
     );
     let plain_log = std::fs::read_to_string(&plain_nats.log).unwrap_or_default();
     println!(
