@@ -17,10 +17,7 @@
 # Usage: bench/audit.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-case "$target" in /*) ;; *) target=$root/$target ;; esac
-export CARGO_TARGET_DIR=$target
+. bench/target.sh
 runs=${RUNS:-2}
 bench_dir=${PALISADE_BENCH_DIR:-${TMPDIR:-/tmp}}
 

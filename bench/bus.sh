@@ -13,10 +13,7 @@
 # Set CARGO_TARGET_DIR to build elsewhere than ./target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-case "$target" in /*) ;; *) target=$root/$target ;; esac
-export CARGO_TARGET_DIR=$target
+. bench/target.sh
 
 cargo build --release --quiet -p palisade-bus --features testing --example bus_bench
 nats=${PALISADE_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}

@@ -11,10 +11,7 @@
 # Set CARGO_TARGET_DIR to build elsewhere than ./target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-case "$target" in /*) ;; *) target=$root/$target ;; esac
-export CARGO_TARGET_DIR=$target
+. bench/target.sh
 command -v valgrind >/dev/null || { echo "valgrind is required" >&2; exit 2; }
 cargo build --release --quiet -p palisade-server --example gateway_bench
 (cd bench/gwload && cargo build --release --quiet)

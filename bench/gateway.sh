@@ -8,10 +8,7 @@
 # Set CARGO_TARGET_DIR to build elsewhere than ./target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-case "$target" in /*) ;; *) target=$root/$target ;; esac
-export CARGO_TARGET_DIR=$target
+. bench/target.sh
 
 echo "machine: $(nproc) cores, $(free -h | awk '/Mem:/{print $2}') RAM, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 cargo build --release --quiet -p palisade-server --example gateway_bench
