@@ -104,6 +104,14 @@ impl JobKind {
             JobKind::HardenScan { profile } => Some(profile),
         }
     }
+
+    /// Whether `p` is a well-formed scan profile name: 1 to 64 lowercase
+    /// letters, digits, `-` and `_`.
+    pub fn is_valid_profile(p: &str) -> bool {
+        (1..=64).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
 }
 
 /// Where a job is.
@@ -834,11 +842,7 @@ impl SqlTx {
     ) -> Result<Job> {
         self.check(tenant)?;
         if let JobKind::HardenScan { profile } = &kind
-            && (profile.is_empty()
-                || profile.len() > 64
-                || !profile.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                }))
+            && !JobKind::is_valid_profile(profile)
         {
             return Err(StoreError::Invalid(
                 "profile must be 1 to 64 lowercase letters, digits, - and _".into(),

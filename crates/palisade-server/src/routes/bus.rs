@@ -124,7 +124,7 @@ pub async fn create_job(
                 "profile: only a harden-scan job takes a profile",
             ));
         }
-        (JobKindName::HardenScan, Some(profile)) if valid_profile(&profile) => {
+        (JobKindName::HardenScan, Some(profile)) if JobKind::is_valid_profile(&profile) => {
             JobKind::HardenScan { profile }
         }
         (JobKindName::HardenScan, Some(_)) => {
@@ -156,14 +156,6 @@ pub async fn create_job(
     tx.commit(entry).await?;
     bus.poke();
     Ok(Created(job_view(&job)))
-}
-
-/// A scan profile name: 1 to 64 lowercase letters, digits, `-` and `_` (the
-/// store checks the same before writing).
-fn valid_profile(p: &str) -> bool {
-    (1..=64).contains(&p.len())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// `GET /v1/projects/{projectUid}/clusters/{uid}/jobs`: without reports.
