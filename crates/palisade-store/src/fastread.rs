@@ -71,21 +71,6 @@ impl Cols for OwnedRow {
 
 thread_local! {
     static CONNECTIONS: RefCell<HashMap<PathBuf, rusqlite::Connection>> = RefCell::new(HashMap::new());
-    /// Column names by statement text (a handful of fixed statements).
-    static NAMES: RefCell<HashMap<String, Names>> = RefCell::new(HashMap::new());
-}
-
-/// The column names of `stmt` (the text `sql`), from this thread's cache.
-fn names_of(sql: &str, stmt: &rusqlite::Statement<'_>) -> Names {
-    NAMES.with(|cell| {
-        let mut map = cell.borrow_mut();
-        if let Some(n) = map.get(sql) {
-            return Arc::clone(n);
-        }
-        let n: Names = stmt.column_names().iter().map(|s| Box::from(*s)).collect();
-        map.insert(sql.to_owned(), Arc::clone(&n));
-        n
-    })
 }
 
 fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -129,7 +114,7 @@ pub(crate) fn query(
         };
         let run = || -> rusqlite::Result<Vec<OwnedRow>> {
             let mut stmt = conn.prepare_cached(sql)?;
-            let names = names_of(sql, &stmt);
+            let names: Names = stmt.column_names().iter().map(|s| Box::from(*s)).collect();
             let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
