@@ -120,37 +120,24 @@ async fn request_uid(mut req: Request, next: Next) -> Response {
     }
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match resp.extensions().get::<ErrorInfo>() {
-        // Rejections are logged with their reason (never a request value).
-        Some(e) => tracing::info!(
-            request_uid = uid.as_str(),
-            method = method.as_str(),
-            route = route.as_str(),
-            status,
-            latency_ms,
-            client_ip = %client_ip,
-            tenant_uid = show(&tenant),
-            session_uid = show(&session),
-            user_uid = show(&user),
-            api_key_uid = show(&api_key),
-            code = e.code,
-            reason = e.message.as_str(),
-            "request"
-        ),
-        None => tracing::info!(
-            request_uid = uid.as_str(),
-            method = method.as_str(),
-            route = route.as_str(),
-            status,
-            latency_ms,
-            client_ip = %client_ip,
-            tenant_uid = show(&tenant),
-            session_uid = show(&session),
-            user_uid = show(&user),
-            api_key_uid = show(&api_key),
-            "request"
-        ),
-    }
+    // Rejections carry their code and reason (never a request value);
+    // `None` fields are left out of the line.
+    let error = resp.extensions().get::<ErrorInfo>();
+    tracing::info!(
+        request_uid = uid.as_str(),
+        method = method.as_str(),
+        route = route.as_str(),
+        status,
+        latency_ms,
+        client_ip = %client_ip,
+        tenant_uid = show(&tenant),
+        session_uid = show(&session),
+        user_uid = show(&user),
+        api_key_uid = show(&api_key),
+        code = error.map(|e| e.code),
+        reason = error.map(|e| e.message.as_str()),
+        "request"
+    );
     resp
 }
 
