@@ -360,6 +360,11 @@ fn cpu_ticks(proc_dir: &Path) -> Res<u64> {
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
 const TICKS_PER_S: f64 = 100.0;
 
+/// CPU microseconds per message of `ticks` spent on `msgs` messages.
+fn us_per_msg(ticks: u64, msgs: usize) -> f64 {
+    ticks as f64 / TICKS_PER_S * 1e6 / msgs.max(1) as f64
+}
+
 async fn throughput(n: usize, rounds: usize) -> Res<()> {
     let Some(tls_nats) = TestNats::start().await else {
         return Err("no nats-server".into());
@@ -403,27 +408,28 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (i, s) in order.iter().enumerate() {
-        let server = if s.name == "tls" {
-            &tls_proc
+        let (server, rates, sent, lost, cpu) = if s.name == "tls" {
+            (
+                &tls_proc,
+                &mut tls_rates,
+                &mut tls_sent,
+                &mut tls_lost,
+                &mut tls_cpu,
+            )
         } else {
-            &plain_proc
+            (
+                &plain_proc,
+                &mut plain_rates,
+                &mut plain_sent,
+                &mut plain_lost,
+                &mut plain_cpu,
+            )
         };
         let (c0, s0) = (cpu_ticks(&me)?, cpu_ticks(server)?);
         let r = round(s, n, &body, tenant_uid).await?;
         let (dc, ds) = (cpu_ticks(&me)? - c0, cpu_ticks(server)? - s0);
-        let acc = if s.name == "tls" {
-            &mut tls_cpu
-        } else {
-            &mut plain_cpu
-        };
-        acc.0 += dc;
-        acc.1 += ds;
-        let per = |t: u64| t as f64 / TICKS_PER_S * 1e6 / r.sent.max(1) as f64;
-        let (rates, sent, lost) = if s.name == "tls" {
-            (&mut tls_rates, &mut tls_sent, &mut tls_lost)
-        } else {
-            (&mut plain_rates, &mut plain_sent, &mut plain_lost)
-        };
+        cpu.0 += dc;
+        cpu.1 += ds;
         *sent += r.sent;
         *lost += r.sent - r.received;
         rates.push(r.rate);
@@ -435,8 +441,8 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
             r.rate * body.len() as f64 / (1024.0 * 1024.0),
             r.sent,
             r.received,
-            per(dc),
-            per(ds)
+            us_per_msg(dc, r.sent),
+            us_per_msg(ds, r.sent)
         );
     }
     let (mt, mp) = (median(&mut tls_rates), median(&mut plain_rates));
@@ -452,14 +458,13 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
         "ratio tls/plain: {:.2}",
         if mp > 0.0 { mt / mp } else { 0.0 }
     );
-    let per = |t: u64, sent: usize| t as f64 / TICKS_PER_S * 1e6 / sent.max(1) as f64;
     println!(
         "CPU per message (all rounds of a side): tls client {:.1} µs + nats-server {:.1} µs; \
          plain client {:.1} µs + nats-server {:.1} µs",
-        per(tls_cpu.0, tls_sent),
-        per(tls_cpu.1, tls_sent),
-        per(plain_cpu.0, plain_sent),
-        per(plain_cpu.1, plain_sent)
+        us_per_msg(tls_cpu.0, tls_sent),
+        us_per_msg(tls_cpu.1, tls_sent),
+        us_per_msg(plain_cpu.0, plain_sent),
+        us_per_msg(plain_cpu.1, plain_sent)
     );
     let plain_log = std::fs::read_to_string(&plain_nats.log).unwrap_or_default();
     println!(
