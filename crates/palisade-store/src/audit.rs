@@ -18,6 +18,7 @@ use palisade_crypto::audit::{self as chain, AuditVerifier, ChainHash, LogStateme
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audithead::{Advanced, Head};
 use crate::sql::{Scope, SqlStore, parse_uid};
 use crate::tx::SqlTx;
 use crate::{Result, StoreError};
@@ -26,6 +27,9 @@ use crate::{Result, StoreError};
 pub const CHECKPOINT_EVERY: i64 = 256;
 /// …and at least this often while events are written (ms).
 pub const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
+/// UIDs tried for one event before giving up (a collision is rare).
+const UID_ATTEMPTS: usize = 8;
 
 /// Where each committed event goes besides the database (a SIEM stream).
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
@@ -283,31 +287,10 @@ impl SqlTx {
 
     async fn append_inner(&mut self, tenant: Uid, entry: AuditEntry) -> Result<AuditEvent> {
         let now = self.store.now();
-        let genesis = chain::to_hex(&chain::genesis(tenant));
-        // Take the log's head and its row lock (PostgreSQL), creating it for
-        // a tenant created before the log existed; SQLite's write lock is
-        // already held (BEGIN IMMEDIATE).
-        let head = sqlx::query(
-            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
-             VALUES ($1, 0, $2, $3, '', 0, $2, 0) \
-             ON CONFLICT (tenant_uid) DO UPDATE SET tenant_uid = excluded.tenant_uid \
-             RETURNING seq, hash, checkpoint_at",
-        )
-        .bind(tenant.to_string())
-        .bind(genesis)
-        .bind(now)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let prev_seq: i64 = head.try_get(0)?;
-        let prev_hex: String = head.try_get(1)?;
-        let checkpoint_at: i64 = head.try_get(2)?;
-        let prev = chain::from_hex(&prev_hex)
-            .ok_or_else(|| StoreError::Corrupt(format!("audit head of {tenant} is malformed")))?;
-        let seq = prev_seq + 1;
         let details = entry.details_text();
         let mut event = AuditEvent {
             tenant_uid: tenant,
-            seq,
+            seq: 0,
             uid: Uid::from_u64(0),
             at: now,
             actor_kind: entry.ctx.actor_kind,
@@ -322,48 +305,99 @@ impl SqlTx {
             target_uid: entry.target_uid,
             outcome: entry.outcome,
             details,
-            prev_hash: prev_hex,
+            prev_hash: String::new(),
             hash: String::new(),
         };
-        let mut stored = false;
-        for _ in 0..8 {
+        // The head to chain onto: the one this process's last append left
+        // (checked by the database in the same statement), else the
+        // database's, read with its lock.
+        let (mut head, mut locked) = match self.store.audit_heads.get(tenant) {
+            Some(h) => (h, false),
+            None => (self.lock_head(tenant, now).await?, true),
+        };
+        // What the head row must hold for the advance to apply: the head,
+        // except after a UID collision, when this transaction already moved it.
+        let mut expect = (head.seq, chain::to_hex(&head.hash));
+        for _ in 0..UID_ATTEMPTS + 1 {
+            event.seq = head.seq + 1;
+            event.prev_hash = chain::to_hex(&head.hash);
             event.uid = self.store.uids.next_uid()?;
-            event.hash = chain::to_hex(&chain::link(&prev, &event.canonical_bytes()));
-            let done = insert_event(&event).execute(&mut *self.tx).await?;
-            if done.rows_affected() == 1 {
-                stored = true;
-                break;
+            let hash = chain::link(&head.hash, &event.canonical_bytes());
+            event.hash = chain::to_hex(&hash);
+            let signature = self.store.audit_signer.sign(&LogStatement {
+                tenant,
+                seq: event.seq,
+                hash,
+                at: now,
+            });
+            let checkpoint = event.seq % CHECKPOINT_EVERY == 0
+                || now - head.checkpoint_at >= CHECKPOINT_INTERVAL_MS;
+            let checkpoint_at = if checkpoint { now } else { head.checkpoint_at };
+            match self
+                .advance_head(&event, expect.0, &expect.1, &signature, checkpoint_at)
+                .await?
+            {
+                Advanced::Both => {
+                    self.store.audit_heads.put(
+                        tenant,
+                        Head {
+                            seq: event.seq,
+                            hash,
+                            checkpoint_at,
+                        },
+                    );
+                    if checkpoint {
+                        self.insert_checkpoint(tenant, event.seq, &event.hash, now, &signature)
+                            .await?;
+                    }
+                    return Ok(event);
+                }
+                // The UID is taken and the head now names this attempt's
+                // event: the next attempt replaces it.
+                Advanced::HeadOnly => {
+                    expect = (event.seq, event.hash.clone());
+                    locked = true;
+                }
+                Advanced::Neither if !locked => {
+                    self.store.audit_heads.forget(tenant);
+                    head = self.lock_head(tenant, now).await?;
+                    locked = true;
+                    expect = (head.seq, chain::to_hex(&head.hash));
+                }
+                Advanced::Neither => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the audit head of {tenant} changed while this transaction held it"
+                    )));
+                }
             }
         }
-        if !stored {
-            return Err(StoreError::UidExhausted);
-        }
-        let hash = chain::from_hex(&event.hash).unwrap_or(prev);
-        let statement = LogStatement {
-            tenant,
-            seq,
-            hash,
-            at: now,
-        };
-        let signature = self.store.audit_signer.sign(&statement);
-        let checkpoint =
-            seq % CHECKPOINT_EVERY == 0 || now - checkpoint_at >= CHECKPOINT_INTERVAL_MS;
-        sqlx::query(
-            "UPDATE audit_heads SET seq = $1, hash = $2, at = $3, signature = $4, checkpoint_at = $5 WHERE tenant_uid = $6",
+        Err(StoreError::UidExhausted)
+    }
+
+    /// Reads `tenant`'s log head and takes its row lock (PostgreSQL; on
+    /// SQLite the write lock is already held by `BEGIN IMMEDIATE`), creating
+    /// the head of a tenant created before the log existed.
+    async fn lock_head(&mut self, tenant: Uid, now: i64) -> Result<Head> {
+        let genesis = chain::to_hex(&chain::genesis(tenant));
+        let row = sqlx::query(
+            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
+             VALUES ($1, 0, $2, $3, '', 0, $2, 0) \
+             ON CONFLICT (tenant_uid) DO UPDATE SET tenant_uid = excluded.tenant_uid \
+             RETURNING seq, hash, checkpoint_at",
         )
-        .bind(seq)
-        .bind(event.hash.clone())
-        .bind(now)
-        .bind(signature.clone())
-        .bind(if checkpoint { now } else { checkpoint_at })
         .bind(tenant.to_string())
-        .execute(&mut *self.tx)
+        .bind(genesis)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
         .await?;
-        if checkpoint {
-            self.insert_checkpoint(tenant, seq, &event.hash, now, &signature)
-                .await?;
-        }
-        Ok(event)
+        let hex: String = row.try_get(1)?;
+        Ok(Head {
+            seq: row.try_get(0)?,
+            hash: chain::from_hex(&hex).ok_or_else(|| {
+                StoreError::Corrupt(format!("audit head of {tenant} is malformed"))
+            })?,
+            checkpoint_at: row.try_get(2)?,
+        })
     }
 
     async fn insert_checkpoint(
@@ -475,32 +509,6 @@ impl SqlTx {
             .await?;
         Ok(removed)
     }
-}
-
-fn insert_event(e: &AuditEvent) -> crate::tx::OwnedQuery {
-    let uid = |u: Option<Uid>| u.map(|u| u.to_string());
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         ON CONFLICT (uid) DO NOTHING"
-    )))
-    .bind(e.tenant_uid.to_string())
-    .bind(e.seq)
-    .bind(e.uid.to_string())
-    .bind(e.at)
-    .bind(e.actor_kind.as_str())
-    .bind(uid(e.actor_uid))
-    .bind(uid(e.api_key_uid))
-    .bind(uid(e.session_uid))
-    .bind(uid(e.request_uid))
-    .bind(e.client_ip.clone())
-    .bind(e.user_agent.clone())
-    .bind(e.action.clone())
-    .bind(e.target_type.clone())
-    .bind(e.target_uid.clone())
-    .bind(e.outcome.as_str())
-    .bind(e.details.clone())
-    .bind(e.prev_hash.clone())
-    .bind(e.hash.clone())
 }
 
 #[cfg(feature = "bench")]

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod audithead;
 pub mod bus;
 mod cols;
 pub mod error;

@@ -82,6 +82,8 @@ pub struct SqlStore {
     /// The SQLite file, for the in-place reads (`crate::fastread`).
     pub(crate) sqlite_path: Option<Arc<std::path::PathBuf>>,
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
+    /// The head each tenant's last append left (see `crate::audithead`).
+    pub(crate) audit_heads: Arc<crate::audithead::HeadCache>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
     /// Whether the schema has the tenant bus tables (false only for a
     /// store opened by `open_through` below that version, in tests).
@@ -202,6 +204,7 @@ impl SqlStore {
                 Database::Postgres(_) => None,
             },
             audit_signer,
+            audit_heads: Arc::default(),
             audit_sink: None,
             bus_schema: true,
             #[cfg(feature = "bench")]

@@ -193,6 +193,7 @@ conformance!(
     audit_queries_filter_page_and_stay_in_tenant,
     audit_retention_cut_keeps_log_verifiable,
     audit_log_given_once_to_tenants_older_than_it,
+    audit_appends_chain_onto_the_databases_head,
     access_reads_bring_status_and_every_grant,
     rbac_teams_and_members,
     rbac_custom_roles,
@@ -1593,6 +1594,77 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
 /// A database from before the audit log: the open that creates the log
 /// gives every existing tenant an empty, signed log. Later opens never
 /// give a tenant a fresh log: a missing head then means a removed log.
+/// Appends chain onto the head the database holds, whatever this process
+/// remembers of it: another process (a second store on the same database)
+/// appending in between, an event UID that is already taken, and many
+/// concurrent appends in one tenant from two stores each leave one
+/// contiguous chain that verifies.
+async fn record_event(store: &SqlStore, t: Uid, action: &str) -> palisade_core::audit::AuditEvent {
+    store
+        .record(AuditContext::system().entry(action).tenant(t))
+        .await
+        .unwrap()
+}
+
+async fn audit_appends_chain_onto_the_databases_head(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap().uid;
+    let first = record_event(s, t, "test.first").await;
+    assert_eq!(first.seq, 2);
+    // A second process appends: this store's remembered head is stale.
+    let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    let second = record_event(&other, t, "test.second").await;
+    assert_eq!(
+        (second.seq, second.prev_hash.as_str()),
+        (3, first.hash.as_str())
+    );
+    let third = record_event(s, t, "test.third").await;
+    assert_eq!(
+        (third.seq, third.prev_hash.as_str()),
+        (4, second.hash.as_str())
+    );
+    // An event UID that is taken: the append moves on to another UID.
+    let scripted = Arc::new(Scripted {
+        script: Mutex::new(vec![first.uid, second.uid]),
+        calls: AtomicUsize::new(0),
+    });
+    let fourth = record_event(&s.clone().with_uids(scripted.clone()), t, "test.fourth").await;
+    assert_eq!(scripted.calls.load(Ordering::SeqCst), 3);
+    assert_ne!(fourth.uid, first.uid);
+    assert_ne!(fourth.uid, second.uid);
+    assert_eq!(
+        (fourth.seq, fourth.prev_hash.as_str()),
+        (5, third.hash.as_str())
+    );
+    // Concurrent appends in one tenant from both stores.
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let store = if task % 2 == 0 {
+            s.clone()
+        } else {
+            other.clone()
+        };
+        set.spawn(async move {
+            for _ in 0..10 {
+                record_event(&store, t, "test.concurrent").await;
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let reports = s.verify_audit(Some(t)).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].problem.is_none(), "{:?}", reports[0].problem);
+    assert_eq!((reports[0].events, reports[0].head_seq), (85, 85));
+    let log = s
+        .list_audit(t, &AuditFilter::default(), AuditPage::default())
+        .await
+        .unwrap();
+    assert_eq!(log.items[0].seq, 85, "newest first");
+    other.close().await;
+}
+
 async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
     let s = &h.store;
     let old = s.create_tenant("old").await.unwrap().uid;
