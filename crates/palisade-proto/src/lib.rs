@@ -79,6 +79,9 @@ pub mod codes {
     /// Too many password checks are queued on the server (503 with
     /// `Retry-After`): retry shortly. Nothing was checked or counted.
     pub const PASSWORD_HASHING_BUSY: &str = "password_hashing_busy";
+    /// The embedded database stayed busy with other writes (503 with
+    /// `Retry-After`): nothing was changed; retry shortly.
+    pub const DATABASE_BUSY: &str = "database_busy";
     /// The account is disabled.
     pub const ACCOUNT_DISABLED: &str = "account_disabled";
     /// No `Authorization` header.

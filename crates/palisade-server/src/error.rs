@@ -172,6 +172,12 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, m)
             }
+            StoreError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::DATABASE_BUSY,
+                "the database is busy with other changes; nothing was changed, retry shortly",
+            )
+            .with_retry_after(1),
             StoreError::AuditWrite(detail) => {
                 tracing::error!(request_uid = %current_request_uid(), error = %detail, "audit write failed; change refused");
                 ApiError::new(

@@ -288,7 +288,8 @@ pub async fn gate(State(g): State<Gate>, req: Request, next: Next) -> Response {
     {
         let info = resp.extensions().get::<ErrorInfo>();
         let code = info.map(|i| i.code).unwrap_or("-");
-        if code != codes::AUDIT_UNAVAILABLE {
+        // A failure to write is not recorded by another write.
+        if code != codes::AUDIT_UNAVAILABLE && code != codes::DATABASE_BUSY {
             let entry = caller
                 .principal
                 .entry(spec.action)

@@ -253,7 +253,7 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (
         503,
         "Unavailable",
-        "A dependency is not answering (`not_ready`), a change was not made because its audit record could not be written (`audit_unavailable`), or the tenant bus is not configured on this server (`bus_unavailable`); retry later.",
+        "A dependency is not answering (`not_ready`), a change was not made because its audit record could not be written (`audit_unavailable`) or because the embedded database stayed busy with other changes (`database_busy`, with `Retry-After`), or the tenant bus is not configured on this server (`bus_unavailable`); retry later.",
     ),
 ];
 

@@ -58,6 +58,10 @@ pub enum StoreError {
     /// not made (the log is fail-closed).
     #[error("the audit event could not be written, so the change was not made: {0}")]
     AuditWrite(String),
+    /// Another write of this process held the database for longer than
+    /// [`crate::sql::WRITER_WAIT`] (SQLite).
+    #[error("the database stayed busy: another write did not finish in time")]
+    Busy,
     /// An in-place SQLite read (the per-request checks) failed.
     #[error("database read: {0}")]
     LocalRead(String),

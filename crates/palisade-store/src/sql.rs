@@ -84,12 +84,55 @@ pub struct SqlStore {
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
     /// The head each tenant's last append left (see `crate::audithead`).
     pub(crate) audit_heads: Arc<crate::audithead::HeadCache>,
+    /// SQLite: the writer turn (see [`WriteTransaction`]).
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
     /// Whether the schema has the tenant bus tables (false only for a
     /// store opened by `open_through` below that version, in tests).
     pub(crate) bus_schema: bool,
     #[cfg(feature = "bench")]
     pub(crate) unaudited: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Longest wait for the writer turn, as SQLite's own busy timeout.
+pub const WRITER_WAIT: Duration = Duration::from_secs(10);
+
+/// A write transaction. On SQLite it also holds this process's writer turn
+/// until it ends: SQLite lets one writer in at a time, and a writer that
+/// finds the database locked sleeps and polls (1, 2, 5… ms, SQLite's busy
+/// handler), so concurrent writers of one process queue here instead, in
+/// order, each woken as soon as the one before ends. Other processes on the
+/// same file (the CLI) still meet SQLite's lock and its busy timeout.
+pub(crate) struct WriteTransaction {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    /// Commits, then gives up the writer turn.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back, then gives up the writer turn.
+    pub(crate) async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// A connection for reads (see [`SqlStore::begin_read`]).
@@ -205,6 +248,7 @@ impl SqlStore {
             },
             audit_signer,
             audit_heads: Arc::default(),
+            writer: Arc::default(),
             audit_sink: None,
             bus_schema: true,
             #[cfg(feature = "bench")]
@@ -322,9 +366,20 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    /// Begins a transaction in `scope`.
-    pub(crate) async fn begin(&self, scope: Scope) -> Result<Transaction<'static, Any>> {
-        self.begin_mode(scope, true).await
+    /// Begins a write transaction in `scope`.
+    pub(crate) async fn begin(&self, scope: Scope) -> Result<WriteTransaction> {
+        let turn = match self.backend {
+            Backend::Sqlite => Some(
+                tokio::time::timeout(WRITER_WAIT, Arc::clone(&self.writer).lock_owned())
+                    .await
+                    .map_err(|_| StoreError::Busy)?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(WriteTransaction {
+            tx: self.begin_mode(scope, true).await?,
+            _turn: turn,
+        })
     }
 
     /// A connection for reads in `scope`. On SQLite it is a pooled

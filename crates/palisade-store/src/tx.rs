@@ -17,7 +17,7 @@ use palisade_core::model::{
     CloudAccount, Cluster, CustomRole, Project, RoleBinding, Team, Tenant, User, UserStatus,
 };
 use palisade_core::rbac::{self, Binding, PermissionSet, RoleRef, Subject};
-use sqlx::{Any, Transaction};
+use sqlx::Any;
 
 use crate::bus::{IssuedCredentials, Job, JobKind};
 use crate::identity::{ApiKey, RefreshOutcome, Session, Throttle};
@@ -285,7 +285,7 @@ pub trait WriteTx: Send {
 /// The SQL implementation of [`WriteTx`].
 pub struct SqlTx {
     pub(crate) store: SqlStore,
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: crate::sql::WriteTransaction,
     pub(crate) scope: Scope,
 }
 

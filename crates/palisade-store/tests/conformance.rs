@@ -194,6 +194,7 @@ conformance!(
     audit_retention_cut_keeps_log_verifiable,
     audit_log_given_once_to_tenants_older_than_it,
     audit_appends_chain_onto_the_databases_head,
+    concurrent_writes_take_turns_and_all_land,
     access_reads_bring_status_and_every_grant,
     rbac_teams_and_members,
     rbac_custom_roles,
@@ -1599,6 +1600,65 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
 /// appending in between, an event UID that is already taken, and many
 /// concurrent appends in one tenant from two stores each leave one
 /// contiguous chain that verifies.
+/// Write transactions of one store: on SQLite a second writer waits for
+/// the first to end (the process's writer turn), then goes ahead; many
+/// concurrent writers all land, each with its audit event.
+async fn concurrent_writes_take_turns_and_all_land(h: &Harness) {
+    let s = &h.store;
+    let a = s.create_tenant("acme").await.unwrap().uid;
+    let b = s.create_tenant("globex").await.unwrap().uid;
+    let mut first = s.write(a).await.unwrap();
+    first.create_project(a, "first", "").await.unwrap();
+    let other = s.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = other.write(b).await.unwrap();
+        tx.create_project(b, "second", "").await.unwrap();
+        tx.commit(AuditContext::system().entry("project.create"))
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if s.backend() == Backend::Sqlite {
+        assert!(!second.is_finished(), "the second writer waits its turn");
+    }
+    first
+        .commit(AuditContext::system().entry("project.create"))
+        .await
+        .unwrap();
+    let ev = second.await.unwrap();
+    assert_eq!((ev.tenant_uid, ev.seq), (b, 2));
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..16 {
+        let store = s.clone();
+        let tenant = if task % 2 == 0 { a } else { b };
+        set.spawn(async move {
+            for i in 0..5 {
+                let mut tx = store.write(tenant).await.unwrap();
+                tx.create_project(tenant, &format!("p{task}-{i}"), "")
+                    .await
+                    .unwrap();
+                tx.commit(AuditContext::system().entry("project.create"))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    for (tenant, made) in [(a, 41), (b, 41)] {
+        let page = PageRequest {
+            limit: 100,
+            ..PageRequest::default()
+        };
+        assert_eq!(
+            s.list_projects(tenant, page).await.unwrap().items.len(),
+            made
+        );
+    }
+    assert_all_verify(s).await;
+}
+
 async fn record_event(store: &SqlStore, t: Uid, action: &str) -> palisade_core::audit::AuditEvent {
     store
         .record(AuditContext::system().entry(action).tenant(t))
