@@ -96,6 +96,7 @@ pub async fn start(cfg: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, S
             prepared.store.clone(),
             Arc::clone(&state.clock),
             ca,
+            cfg.bus_heartbeat_timeout_ms,
         ));
         state.bus = Some(bus);
     }

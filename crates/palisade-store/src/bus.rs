@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use palisade_core::Uid;
+use palisade_core::audit::AuditEvent;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -75,6 +76,34 @@ pub struct ClusterBus {
     pub agent_version: Option<String>,
     /// Agent hostname from the last heartbeat.
     pub hostname: Option<String>,
+}
+
+/// A heartbeat as the bus runtime received it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatSeen<'a> {
+    /// When it arrived (ms since the epoch).
+    pub at_ms: i64,
+    /// The agent's version.
+    pub agent_version: &'a str,
+    /// The host the agent runs on.
+    pub hostname: &'a str,
+    /// Silence longer than this (ms) makes the next heartbeat a new
+    /// connection (the heartbeat timeout).
+    pub gap_ms: i64,
+    /// The message's request UID (for the audit event).
+    pub request_uid: Uid,
+}
+
+/// What a heartbeat said about the cluster's agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentPresence {
+    /// The agent that was already connected.
+    Continued,
+    /// An agent connected: the cluster's first heartbeat, the first after a
+    /// silence longer than the timeout, or one from another host or agent
+    /// version. Recorded in the tenant's audit log (`cluster.agent.connect`)
+    /// in the heartbeat's transaction.
+    Connected(Box<AuditEvent>),
 }
 
 /// What a job asks of the agent.
@@ -220,15 +249,15 @@ pub trait BusStore: Send + Sync {
     async fn cluster_bus(&self, tenant: Uid, cluster: Uid) -> Result<ClusterBus>;
     /// Bus state of the clusters of a project that have any.
     async fn project_cluster_bus(&self, tenant: Uid, project: Uid) -> Result<Vec<ClusterBus>>;
-    /// Records a heartbeat (`NotFound` when the cluster does not exist).
+    /// Records a heartbeat (`NotFound` when the cluster does not exist),
+    /// and an audit event when it shows an agent connecting (see
+    /// [`AgentPresence`]).
     async fn bus_heartbeat(
         &self,
         tenant: Uid,
         cluster: Uid,
-        at_ms: i64,
-        agent_version: &str,
-        hostname: &str,
-    ) -> Result<()>;
+        seen: HeartbeatSeen<'_>,
+    ) -> Result<AgentPresence>;
     /// A job, with its report when `with_report`.
     async fn get_job(
         &self,
@@ -413,25 +442,70 @@ impl BusStore for SqlStore {
         &self,
         tenant: Uid,
         cluster: Uid,
-        at_ms: i64,
-        agent_version: &str,
-        hostname: &str,
-    ) -> Result<()> {
-        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
-        ensure_cluster(&mut tx, tenant, cluster).await?;
+        seen: HeartbeatSeen<'_>,
+    ) -> Result<AgentPresence> {
+        let mut tx = self.write_in(Scope::Tenant(tenant)).await?;
+        let project = ensure_cluster(&mut tx.tx, tenant, cluster).await?;
+        // The previous heartbeat, its row locked (PostgreSQL) so that two
+        // replicas receiving the same heartbeat record one connection.
         sqlx::query(
-            "INSERT INTO bus_clusters (cluster_uid, tenant_uid, last_seen, agent_version, hostname) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (cluster_uid) DO UPDATE SET last_seen = excluded.last_seen, agent_version = excluded.agent_version, hostname = excluded.hostname",
+            "INSERT INTO bus_clusters (cluster_uid, tenant_uid) VALUES ($1, $2) ON CONFLICT (cluster_uid) DO NOTHING",
         )
         .bind(cluster.to_string())
         .bind(tenant.to_string())
-        .bind(at_ms)
-        .bind(agent_version.to_owned())
-        .bind(hostname.to_owned())
-        .execute(&mut *tx)
+        .execute(&mut *tx.tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        let prev = sqlx::query(
+            "UPDATE bus_clusters SET last_seen = last_seen WHERE cluster_uid = $1 AND tenant_uid = $2 \
+             RETURNING last_seen, agent_version, hostname",
+        )
+        .bind(cluster.to_string())
+        .bind(tenant.to_string())
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        let last_seen: Option<i64> = prev.try_get(0)?;
+        let version: Option<String> = prev.try_get(1)?;
+        let host: Option<String> = prev.try_get(2)?;
+        sqlx::query(
+            "UPDATE bus_clusters SET last_seen = $1, agent_version = $2, hostname = $3 WHERE cluster_uid = $4 AND tenant_uid = $5",
+        )
+        .bind(seen.at_ms)
+        .bind(seen.agent_version.to_owned())
+        .bind(seen.hostname.to_owned())
+        .bind(cluster.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+        let reason = match last_seen {
+            None => Some("first heartbeat"),
+            Some(t) if seen.at_ms.saturating_sub(t) > seen.gap_ms => Some("after a silence"),
+            Some(_) if host.as_deref() != Some(seen.hostname) => Some("another host"),
+            Some(_) if version.as_deref() != Some(seen.agent_version) => {
+                Some("another agent version")
+            }
+            Some(_) => None,
+        };
+        let Some(reason) = reason else {
+            tx.tx.commit().await?;
+            return Ok(AgentPresence::Continued);
+        };
+        let mut ctx = palisade_core::audit::AuditContext::system();
+        ctx.request_uid = Some(seen.request_uid);
+        let mut entry = ctx
+            .entry("cluster.agent.connect")
+            .target("cluster", cluster)
+            .detail("project", project.to_string())
+            .detail("reason", reason)
+            .detail("hostname", seen.hostname)
+            .detail("agentVersion", seen.agent_version);
+        if let Some(t) = last_seen {
+            entry = entry.detail("lastSeen", t);
+        }
+        if let Some(h) = host.filter(|h| h != seen.hostname) {
+            entry = entry.detail("previousHostname", h);
+        }
+        let event = crate::WriteTx::commit(Box::new(tx), entry).await?;
+        Ok(AgentPresence::Connected(Box::new(event)))
     }
 
     async fn get_job(

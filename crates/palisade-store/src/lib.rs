@@ -44,8 +44,8 @@ pub use audit::{
     AuditFilter, AuditOrder, AuditPage, AuditSink, EventPage, LogHead, LogProblem, LogReport,
 };
 pub use bus::{
-    BusAccount, BusStore, ClusterBus, IssuedCredentials, Job, JobKind, JobOutcome, JobStatus,
-    ResultStored,
+    AgentPresence, BusAccount, BusStore, ClusterBus, HeartbeatSeen, IssuedCredentials, Job,
+    JobKind, JobOutcome, JobStatus, ResultStored,
 };
 pub use error::StoreError;
 pub use identity::{

@@ -24,11 +24,14 @@ use palisade_core::{SystemClock, Uid};
 use palisade_crypto::Keyring;
 use palisade_store::testing::{OneShot, PgTestDb};
 use palisade_store::{
+    AgentPresence, BusStore, HeartbeatSeen, IssuedCredentials, JobKind, JobOutcome, JobStatus,
+    ResultStored,
+};
+use palisade_store::{
     AuditFilter, AuditOrder, AuditPage, Backend, BindingFilter, Database, IdentityStore,
     KeyringHandle, KeyringSource, LogProblem, NewCloudAccount, NewCluster, NewUser, PageRequest,
     RefreshOutcome, RoleChange, SqlStore, Store, StoreError, StoreOptions, UidSource,
 };
-use palisade_store::{BusStore, IssuedCredentials, JobKind, JobOutcome, JobStatus, ResultStored};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
 
@@ -3125,16 +3128,75 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
     let fresh = s.cluster_bus(a.uid, c).await.unwrap();
     assert_eq!(fresh.last_seen, None);
     assert_eq!(fresh.user_key, None);
-    s.bus_heartbeat(a.uid, c, 5000, "0.1.0", "node-1")
+    // The first heartbeat is a connection, recorded in the audit log; the
+    // next within the timeout is not; after a silence longer than the
+    // timeout, or from another host or agent version, it is again.
+    let hb = |at_ms: i64, agent_version: &'static str, hostname: &'static str| HeartbeatSeen {
+        at_ms,
+        agent_version,
+        hostname,
+        gap_ms: 60_000,
+        request_uid: Uid::from_u64(0x7e),
+    };
+    let first = s.bus_heartbeat(a.uid, c, hb(5000, "0.1.0", "node-1")).await;
+    let AgentPresence::Connected(ev) = first.unwrap() else {
+        panic!("the first heartbeat is a connection");
+    };
+    assert_eq!(ev.action, "cluster.agent.connect");
+    assert_eq!(ev.target_uid, Some(c.to_string()));
+    assert_eq!(ev.request_uid, Some(Uid::from_u64(0x7e)));
+    let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap();
+    assert_eq!(details["reason"], "first heartbeat");
+    assert_eq!(details["hostname"], "node-1");
+    assert_eq!(details["project"], p.uid.to_string());
+    assert_eq!(
+        s.bus_heartbeat(a.uid, c, hb(6000, "0.1.0", "node-1"))
+            .await
+            .unwrap(),
+        AgentPresence::Continued
+    );
+    let after_silence = s
+        .bus_heartbeat(a.uid, c, hb(70_000, "0.1.0", "node-1"))
+        .await;
+    assert!(matches!(
+        after_silence.unwrap(),
+        AgentPresence::Connected(_)
+    ));
+    let moved = s
+        .bus_heartbeat(a.uid, c, hb(71_000, "0.1.0", "node-2"))
+        .await;
+    let AgentPresence::Connected(ev) = moved.unwrap() else {
+        panic!("another host is a connection");
+    };
+    let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap();
+    assert_eq!(details["reason"], "another host");
+    assert_eq!(details["previousHostname"], "node-1");
+    let upgraded = s
+        .bus_heartbeat(a.uid, c, hb(72_000, "0.1.1", "node-2"))
+        .await;
+    assert!(matches!(upgraded.unwrap(), AgentPresence::Connected(_)));
+    assert_eq!(
+        s.bus_heartbeat(a.uid, c, hb(73_000, "0.1.1", "node-2"))
+            .await
+            .unwrap(),
+        AgentPresence::Continued
+    );
+    let connects = s
+        .list_audit(
+            a.uid,
+            &AuditFilter {
+                action: Some("cluster.agent.connect".into()),
+                ..AuditFilter::default()
+            },
+            AuditPage::default(),
+        )
         .await
         .unwrap();
-    s.bus_heartbeat(a.uid, c, 6000, "0.1.1", "node-1")
-        .await
-        .unwrap();
+    assert_eq!(connects.items.len(), 4);
     let cb = s.cluster_bus(a.uid, c).await.unwrap();
-    assert_eq!(cb.last_seen, Some(6000));
+    assert_eq!(cb.last_seen, Some(73_000));
     assert_eq!(cb.agent_version.as_deref(), Some("0.1.1"));
-    assert_eq!(cb.hostname.as_deref(), Some("node-1"));
+    assert_eq!(cb.hostname.as_deref(), Some("node-2"));
     let all = s.project_cluster_bus(a.uid, p.uid).await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].cluster_uid, c);
@@ -3145,7 +3207,7 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.bus_heartbeat(b.uid, c, 7000, "x", "y").await,
+        s.bus_heartbeat(b.uid, c, hb(74_000, "x", "y")).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -3164,7 +3226,8 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
             .is_empty()
     );
     assert!(matches!(
-        s.bus_heartbeat(a.uid, Uid::from_u64(42), 1, "x", "y").await,
+        s.bus_heartbeat(a.uid, Uid::from_u64(42), hb(1, "x", "y"))
+            .await,
         Err(StoreError::NotFound)
     ));
 }

@@ -2,11 +2,13 @@
 //! config` writes the nats-server configuration, `/usr/sbin/nats-server`
 //! runs it, `palisade serve --bus` pushes tenant accounts and talks to the
 //! agents, and two `palisade agent` processes (one per tenant) connect with
-//! credentials issued over the HTTPS API. Shows: clusters seen connected,
+//! credentials issued over the HTTPS API. Shows: clusters seen connected
+//! (and the connection in the tenant's audit log),
 //! ping and harden-scan jobs answered and their reports stored, tenants
 //! created while everything runs pushed live, tenant B's credentials unable
 //! to read tenant A's subjects, rotated and deleted credentials refused by
-//! nats-server (an agent with the rotated credentials taking over), clean
+//! nats-server (an agent with the rotated credentials taking over), a
+//! deleted tenant's credentials refused while the others' still work, clean
 //! SIGTERM exits and no seed or user JWT in any log.
 #![allow(
     clippy::unwrap_used,
@@ -137,8 +139,9 @@ async fn call(c: &Client, at: &str, method: Method, path: &str, body: Option<Val
         .body
 }
 
-/// One tenant's side: its admin's token, its project and cluster.
+/// One tenant's side: its UID, its admin's token, its project and cluster.
 struct Tenant {
+    uid: String,
     token: String,
     project: String,
     cluster: String,
@@ -208,6 +211,7 @@ async fn tenant(c: &Client, root: &str, name: &str) -> Tenant {
         .unwrap()
         .to_owned();
     Tenant {
+        uid: t["uid"].as_str().unwrap().to_owned(),
         token,
         project,
         cluster,
@@ -419,6 +423,24 @@ fn three_real_processes() {
         assert!(view["lastSeen"].as_i64().unwrap() > 0, "{view}");
         assert!(!view["agent"]["hostname"].as_str().unwrap().is_empty());
         assert!(view["credentialsExpireAt"].as_i64().is_some(), "{view}");
+        // The connection is in tenant A's audit log, with the agent's host.
+        let log = call(
+            &c,
+            &a.token,
+            Method::GET,
+            "/v1/audit?action=cluster.agent.connect",
+            None,
+        )
+        .await;
+        let items = log["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{log}");
+        assert_eq!(items[0]["targetUid"], json!(a.cluster), "{log}");
+        assert_eq!(items[0]["actorKind"], "system", "{log}");
+        assert_eq!(items[0]["details"]["reason"], "first heartbeat", "{log}");
+        assert_eq!(
+            items[0]["details"]["hostname"], view["agent"]["hostname"],
+            "{log}"
+        );
 
         // 2. A ping job: succeeded, its (empty) report readable.
         let ping = run_job(&c, &a, json!({"kind": "ping"}), &logs).await;
@@ -584,6 +606,45 @@ fn three_real_processes() {
             refused.to_lowercase().contains("authorization"),
             "{refused}"
         );
+
+        // Deleting a whole tenant revokes its account on the running
+        // nats-server (a tombstone push): credentials that connected a
+        // moment before are refused, and the other tenant's still work.
+        let d = tenant(&c, &root, "umbrella").await;
+        let d_creds = credentials(&c, &d, &tmp.path().join("d.creds")).await;
+        secrets.push(d_creds.clone());
+        try_connect(&d_creds, &url, &ca, d.cluster_uid())
+            .await
+            .unwrap();
+        assert_eq!(
+            c.call::<Value, Value>(
+                Method::DELETE,
+                &format!("/v1/tenants/{}", d.uid),
+                Some(&root),
+                None
+            )
+            .await
+            .unwrap()
+            .status,
+            204
+        );
+        let refused = wait_for(
+            "the deleted tenant's credentials refused",
+            logs,
+            async || {
+                try_connect(&d_creds, &url, &ca, d.cluster_uid())
+                    .await
+                    .err()
+            },
+        )
+        .await;
+        assert!(
+            refused.to_lowercase().contains("authorization"),
+            "{refused}"
+        );
+        try_connect(&a_creds2, &url, &ca, a.cluster_uid())
+            .await
+            .unwrap();
         (agent_a, agent_a2, agent_b)
     });
 

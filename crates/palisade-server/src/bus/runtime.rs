@@ -25,7 +25,7 @@ use palisade_bus::subjects::{self, Direction, DownKind, Kind, UpKind};
 use palisade_bus::{Revocations, push_account_jwt};
 use palisade_core::audit::AuditContext;
 use palisade_core::{Clock, Uid};
-use palisade_store::{BusAccount, JobOutcome, Store, StoreError};
+use palisade_store::{AgentPresence, BusAccount, HeartbeatSeen, JobOutcome, Store, StoreError};
 
 use super::Bus;
 
@@ -40,12 +40,15 @@ const RESEND_AFTER_MS: i64 = 10_000;
 /// Longest back-off between failed pushes of one account.
 const MAX_BACKOFF_MS: i64 = 60_000;
 
-/// Starts the runtime in the background.
+/// Starts the runtime in the background; an agent silent for longer than
+/// `heartbeat_timeout_ms` is disconnected, and its next heartbeat is a new
+/// connection (audited).
 pub fn spawn(
     bus: Arc<Bus>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ca: PathBuf,
+    heartbeat_timeout_ms: i64,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rt = Runtime {
@@ -53,6 +56,7 @@ pub fn spawn(
             store,
             clock,
             ca,
+            heartbeat_timeout_ms,
             tenants: HashMap::new(),
             backoff: HashMap::new(),
         };
@@ -78,6 +82,7 @@ struct Runtime {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ca: PathBuf,
+    heartbeat_timeout_ms: i64,
     tenants: HashMap<Uid, TenantConn>,
     /// tenant → (failures, next attempt ms)
     backoff: HashMap<Uid, (u32, i64)>,
@@ -330,6 +335,7 @@ impl Runtime {
             client: client.clone(),
             tenant,
             signing_version: a.signing_version,
+            heartbeat_timeout_ms: self.heartbeat_timeout_ms,
         };
         let task = tokio::spawn(handler.serve(sub));
         self.tenants.insert(
@@ -410,6 +416,7 @@ struct Handler {
     client: Client,
     tenant: Uid,
     signing_version: u32,
+    heartbeat_timeout_ms: i64,
 }
 
 impl Handler {
@@ -458,18 +465,30 @@ impl Handler {
 
     async fn heartbeat(&self, ctx: &MessageContext, body: &[u8]) -> Result<(), String> {
         let hb: Heartbeat = protocol::decode(body).map_err(|e| e.to_string())?;
+        let seen = HeartbeatSeen {
+            at_ms: self.clock.now_ms(),
+            agent_version: &hb.agent_version,
+            hostname: &hb.hostname,
+            gap_ms: self.heartbeat_timeout_ms,
+            request_uid: ctx.request,
+        };
         match self
             .store
-            .bus_heartbeat(
-                self.tenant,
-                ctx.cluster,
-                self.clock.now_ms(),
-                &hb.agent_version,
-                &hb.hostname,
-            )
+            .bus_heartbeat(self.tenant, ctx.cluster, seen)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(AgentPresence::Continued) => Ok(()),
+            Ok(AgentPresence::Connected(event)) => {
+                tracing::info!(
+                    tenant = %self.tenant,
+                    cluster = %ctx.cluster,
+                    hostname = %hb.hostname,
+                    agent_version = %hb.agent_version,
+                    audit_seq = event.seq,
+                    "bus: agent connected"
+                );
+                Ok(())
+            }
             Err(StoreError::NotFound) => Err("heartbeat of an unknown cluster".to_owned()),
             Err(e) => {
                 tracing::error!(tenant = %self.tenant, error = %e, "bus: cannot store a heartbeat");
