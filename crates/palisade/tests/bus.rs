@@ -8,7 +8,8 @@
 //! created while everything runs pushed live, tenant B's credentials unable
 //! to read tenant A's subjects, rotated and deleted credentials refused by
 //! nats-server (an agent with the rotated credentials taking over), a
-//! deleted tenant's credentials refused while the others' still work, clean
+//! deleted tenant's credentials refused while the others' still work, a
+//! flood from one cluster refused past its budget and logged sparingly, clean
 //! SIGTERM exits and no seed or user JWT in any log.
 #![allow(
     clippy::unwrap_used,
@@ -28,7 +29,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use palisade_bus::Credentials;
 use palisade_bus::client::{SharedCredentials, connect_options};
-use palisade_bus::subjects;
+use palisade_bus::protocol::{self, Heartbeat, MessageContext};
+use palisade_bus::subjects::{self, UpKind};
 use palisade_bus::testing::{Events, nats_server_binary, services_required};
 use palisade_client::Client;
 use palisade_core::Uid;
@@ -645,6 +647,50 @@ fn three_real_processes() {
         try_connect(&a_creds2, &url, &ca, a.cluster_uid())
             .await
             .unwrap();
+
+        // A flood from one cluster's credentials: past the cluster's budget
+        // (a burst of 200, then 20 a second) its messages are refused and
+        // counted without being acted on, and logged a line at a time.
+        let readyz = async || {
+            call(&c, &root, Method::GET, "/readyz", None).await["bus"]["refusedMessages"]
+                .as_u64()
+                .unwrap()
+        };
+        let refused_before = readyz().await;
+        let flood = connect_options(
+            SharedCredentials::new(Credentials::parse(&a_creds2).unwrap()),
+            &ca,
+            &subjects::cluster_inbox_prefix(a.cluster_uid()),
+        )
+        .connect(&url)
+        .await
+        .unwrap();
+        let ctx = MessageContext {
+            request: Uid::generate().unwrap(),
+            tenant: Uid::parse(&a.uid).unwrap(),
+            cluster: a.cluster_uid(),
+        };
+        let body = protocol::encode(&Heartbeat {
+            agent_version: "flood".into(),
+            hostname: "flood".into(),
+            time: 1,
+        })
+        .unwrap();
+        for _ in 0..2000 {
+            flood
+                .publish_with_headers(
+                    subjects::up(a.cluster_uid(), UpKind::Heartbeat),
+                    ctx.headers(),
+                    body.clone().into(),
+                )
+                .await
+                .unwrap();
+        }
+        flood.flush().await.unwrap();
+        wait_for("the flood refused past the budget", logs, async || {
+            (readyz().await >= refused_before + 1500).then_some(())
+        })
+        .await;
         (agent_a, agent_a2, agent_b)
     });
 
@@ -674,6 +720,12 @@ fn three_real_processes() {
     let serve_stdout = server.stdout_lines.join("\n");
     assert_eq!(server.stop(), 0, "{serve_stderr}");
     let serve_stderr = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
+    let refusal_lines = serve_stderr.matches("agent message refused").count();
+    assert!(
+        (1..50).contains(&refusal_lines),
+        "{refusal_lines} log lines for the flood's refusals"
+    );
+    assert!(serve_stderr.contains("refused_not_logged"));
     let nats_log = nats.log();
     // Stops nats-server (SIGKILL and reap).
     drop(nats);

@@ -6,6 +6,7 @@
 //! This module must not log or return a seed or a user JWT: credentials
 //! leave only in the body of the one response that issues them.
 
+pub mod limit;
 pub mod runtime;
 
 use std::path::PathBuf;

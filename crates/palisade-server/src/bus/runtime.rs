@@ -28,6 +28,7 @@ use palisade_core::{Clock, Uid};
 use palisade_store::{AgentPresence, BusAccount, HeartbeatSeen, JobOutcome, Store, StoreError};
 
 use super::Bus;
+use super::limit::{ClusterBudget, LogGate};
 
 /// How long one push request may take.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,8 @@ const TICK: Duration = Duration::from_secs(2);
 const RESEND_AFTER_MS: i64 = 10_000;
 /// Longest back-off between failed pushes of one account.
 const MAX_BACKOFF_MS: i64 = 60_000;
+/// At most one log line per tenant this often for refused agent messages.
+const REFUSAL_LOG_EVERY_MS: i64 = 1_000;
 
 /// Starts the runtime in the background; an agent silent for longer than
 /// `heartbeat_timeout_ms` is disconnected, and its next heartbeat is a new
@@ -336,6 +339,7 @@ impl Runtime {
             tenant,
             signing_version: a.signing_version,
             heartbeat_timeout_ms: self.heartbeat_timeout_ms,
+            refusals_logged: std::sync::Mutex::new(LogGate::new(REFUSAL_LOG_EVERY_MS)),
         };
         let task = tokio::spawn(handler.serve(sub));
         self.tenants.insert(
@@ -417,10 +421,13 @@ struct Handler {
     tenant: Uid,
     signing_version: u32,
     heartbeat_timeout_ms: i64,
+    /// At most one log line per interval for refused messages.
+    refusals_logged: std::sync::Mutex<LogGate>,
 }
 
 impl Handler {
     async fn serve(self, mut sub: async_nats::Subscriber) {
+        let mut budget = ClusterBudget::default();
         while let Some(msg) = sub.next().await {
             let checked = protocol::check_incoming(
                 msg.subject.as_str(),
@@ -435,6 +442,12 @@ impl Handler {
                     continue;
                 }
             };
+            if !budget.take(ctx.cluster, self.clock.now_ms()) {
+                // Results are retried by the agent until acknowledged, so
+                // refusing one here delays it; it is never lost.
+                self.refuse("over the cluster's message budget");
+                continue;
+            }
             let outcome = match subject.kind {
                 Kind::Up(UpKind::Heartbeat) => self.heartbeat(&ctx, &msg.payload).await,
                 Kind::Up(UpKind::Result) => self.result(&ctx, &msg.payload).await,
@@ -455,12 +468,25 @@ impl Handler {
         }
     }
 
+    /// Counts a refused message and logs it, at most one line per
+    /// interval (the line says how many were not logged since the last).
     fn refuse(&self, why: &str) {
         self.bus
             .stats
             .refused_messages
             .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(tenant = %self.tenant, reason = why, "bus: agent message refused");
+        let admitted = match self.refusals_logged.lock() {
+            Ok(mut g) => g.admit(self.clock.now_ms()),
+            Err(p) => p.into_inner().admit(self.clock.now_ms()),
+        };
+        if let Some(not_logged) = admitted {
+            tracing::warn!(
+                tenant = %self.tenant,
+                reason = why,
+                refused_not_logged = not_logged,
+                "bus: agent message refused"
+            );
+        }
     }
 
     async fn heartbeat(&self, ctx: &MessageContext, body: &[u8]) -> Result<(), String> {
