@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use palisade_core::Uid;
-use palisade_core::audit::AuditEvent;
+use palisade_core::audit::{AuditContext, AuditEntry, AuditEvent};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -258,6 +258,12 @@ pub trait BusStore: Send + Sync {
         cluster: Uid,
         seen: HeartbeatSeen<'_>,
     ) -> Result<AgentPresence>;
+    /// Marks the agents silent for longer than `timeout_ms` at `now_ms` as
+    /// disconnected, each with a `cluster.agent.disconnect` audit event in
+    /// its tenant's log (once, whichever replica sweeps first); returns the
+    /// events.
+    async fn bus_sweep_disconnected(&self, now_ms: i64, timeout_ms: i64)
+    -> Result<Vec<AuditEvent>>;
     /// A job, with its report when `with_report`.
     async fn get_job(
         &self,
@@ -457,7 +463,7 @@ impl BusStore for SqlStore {
         .await?;
         let prev = sqlx::query(
             "UPDATE bus_clusters SET last_seen = last_seen WHERE cluster_uid = $1 AND tenant_uid = $2 \
-             RETURNING last_seen, agent_version, hostname",
+             RETURNING last_seen, agent_version, hostname, connected_since",
         )
         .bind(cluster.to_string())
         .bind(tenant.to_string())
@@ -466,33 +472,55 @@ impl BusStore for SqlStore {
         let last_seen: Option<i64> = prev.try_get(0)?;
         let version: Option<String> = prev.try_get(1)?;
         let host: Option<String> = prev.try_get(2)?;
-        sqlx::query(
-            "UPDATE bus_clusters SET last_seen = $1, agent_version = $2, hostname = $3 WHERE cluster_uid = $4 AND tenant_uid = $5",
-        )
-        .bind(seen.at_ms)
-        .bind(seen.agent_version.to_owned())
-        .bind(seen.hostname.to_owned())
-        .bind(cluster.to_string())
-        .bind(tenant.to_string())
-        .execute(&mut *tx.tx)
-        .await?;
+        let connected_since: Option<i64> = prev.try_get(3)?;
+        let silent = last_seen.is_some_and(|t| seen.at_ms.saturating_sub(t) > seen.gap_ms);
         let reason = match last_seen {
             None => Some("first heartbeat"),
-            Some(t) if seen.at_ms.saturating_sub(t) > seen.gap_ms => Some("after a silence"),
+            Some(_) if silent || connected_since.is_none() => Some("after a disconnection"),
             Some(_) if host.as_deref() != Some(seen.hostname) => Some("another host"),
             Some(_) if version.as_deref() != Some(seen.agent_version) => {
                 Some("another agent version")
             }
             Some(_) => None,
         };
+        sqlx::query(
+            "UPDATE bus_clusters SET last_seen = $1, agent_version = $2, hostname = $3, connected_since = $4 \
+             WHERE cluster_uid = $5 AND tenant_uid = $6",
+        )
+        .bind(seen.at_ms)
+        .bind(seen.agent_version.to_owned())
+        .bind(seen.hostname.to_owned())
+        .bind(if reason.is_some() {
+            Some(seen.at_ms)
+        } else {
+            connected_since
+        })
+        .bind(cluster.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
         let Some(reason) = reason else {
             tx.tx.commit().await?;
             return Ok(AgentPresence::Continued);
         };
-        let mut ctx = palisade_core::audit::AuditContext::system();
+        let mut ctx = AuditContext::system();
         ctx.request_uid = Some(seen.request_uid);
+        let mut entries = Vec::new();
+        if silent && connected_since.is_some() {
+            // The silence was not swept yet: its disconnection first.
+            entries.push(disconnection(
+                &ctx,
+                tenant,
+                cluster,
+                project,
+                last_seen,
+                host.as_deref(),
+                version.as_deref(),
+            ));
+        }
         let mut entry = ctx
             .entry("cluster.agent.connect")
+            .tenant(tenant)
             .target("cluster", cluster)
             .detail("project", project.to_string())
             .detail("reason", reason)
@@ -504,8 +532,62 @@ impl BusStore for SqlStore {
         if let Some(h) = host.filter(|h| h != seen.hostname) {
             entry = entry.detail("previousHostname", h);
         }
-        let event = crate::WriteTx::commit(Box::new(tx), entry).await?;
-        Ok(AgentPresence::Connected(Box::new(event)))
+        entries.push(entry);
+        let mut events = tx.commit_all(entries).await?;
+        let connected = events.pop().ok_or_else(|| {
+            StoreError::Corrupt("a connection was committed without its event".into())
+        })?;
+        Ok(AgentPresence::Connected(Box::new(connected)))
+    }
+
+    async fn bus_sweep_disconnected(
+        &self,
+        now_ms: i64,
+        timeout_ms: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let before = now_ms.saturating_sub(timeout_ms);
+        let mut read = self.begin_read(Scope::Platform).await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT tenant_uid FROM bus_clusters WHERE connected_since IS NOT NULL AND last_seen < $1",
+        )
+        .bind(before)
+        .fetch_all(&mut *read)
+        .await?;
+        read.commit().await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let tenant = parse_uid(&row.try_get::<String, _>(0)?)?;
+            let mut tx = self.write_in(Scope::Tenant(tenant)).await?;
+            // Only one replica flips a cluster, so only one records it.
+            let gone = sqlx::query(
+                "UPDATE bus_clusters SET connected_since = NULL \
+                 WHERE tenant_uid = $1 AND connected_since IS NOT NULL AND last_seen < $2 \
+                 RETURNING cluster_uid, last_seen, hostname, agent_version",
+            )
+            .bind(tenant.to_string())
+            .bind(before)
+            .fetch_all(&mut *tx.tx)
+            .await?;
+            let ctx = AuditContext::system();
+            let mut entries = Vec::new();
+            for g in &gone {
+                let cluster = parse_uid(&g.try_get::<String, _>(0)?)?;
+                let project = ensure_cluster(&mut tx.tx, tenant, cluster).await?;
+                let host: Option<String> = g.try_get(2)?;
+                let version: Option<String> = g.try_get(3)?;
+                entries.push(disconnection(
+                    &ctx,
+                    tenant,
+                    cluster,
+                    project,
+                    g.try_get(1)?,
+                    host.as_deref(),
+                    version.as_deref(),
+                ));
+            }
+            out.extend(tx.commit_all(entries).await?);
+        }
+        Ok(out)
     }
 
     async fn get_job(
@@ -673,6 +755,34 @@ impl BusStore for SqlStore {
         tx.commit().await?;
         Ok(ResultStored::Stored)
     }
+}
+
+/// The audit entry of an agent found silent.
+fn disconnection(
+    ctx: &AuditContext,
+    tenant: Uid,
+    cluster: Uid,
+    project: Uid,
+    last_seen: Option<i64>,
+    hostname: Option<&str>,
+    agent_version: Option<&str>,
+) -> AuditEntry {
+    let mut entry = ctx
+        .entry("cluster.agent.disconnect")
+        .tenant(tenant)
+        .target("cluster", cluster)
+        .detail("project", project.to_string())
+        .detail("reason", "silent for longer than the heartbeat timeout");
+    if let Some(t) = last_seen {
+        entry = entry.detail("lastSeen", t);
+    }
+    if let Some(h) = hostname {
+        entry = entry.detail("hostname", h);
+    }
+    if let Some(v) = agent_version {
+        entry = entry.detail("agentVersion", v);
+    }
+    entry
 }
 
 async fn ensure_cluster(tx: &mut sqlx::AnyConnection, tenant: Uid, cluster: Uid) -> Result<Uid> {

@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         include_str!("../migrations/sqlite/0004_rbac.sql"),
     ),
     (5, "bus", include_str!("../migrations/sqlite/0005_bus.sql")),
+    (
+        6,
+        "agent_presence",
+        include_str!("../migrations/sqlite/0006_agent_presence.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -61,6 +66,11 @@ const POSTGRES: &[Migration] = &[
         5,
         "bus",
         include_str!("../migrations/postgres/0005_bus.sql"),
+    ),
+    (
+        6,
+        "agent_presence",
+        include_str!("../migrations/postgres/0006_agent_presence.sql"),
     ),
 ];
 

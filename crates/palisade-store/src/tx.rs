@@ -298,6 +298,21 @@ impl std::fmt::Debug for SqlTx {
 }
 
 impl SqlTx {
+    /// Appends every entry to its tenant's log and commits everything; an
+    /// empty list commits the changes alone.
+    pub(crate) async fn commit_all(mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditEvent>> {
+        let mut events = Vec::with_capacity(entries.len());
+        for entry in entries {
+            events.push(self.append_audit(entry).await?);
+        }
+        let SqlTx { store, tx, .. } = self;
+        tx.commit().await?;
+        for event in &events {
+            store.published(event);
+        }
+        Ok(events)
+    }
+
     /// `NotFound` when this transaction may not touch `tenant`'s rows.
     pub(crate) fn check(&self, tenant: Uid) -> Result<()> {
         match self.scope {
@@ -672,12 +687,11 @@ impl WriteTx for SqlTx {
         self.audit_prune(tenant, through_seq, through_hash).await
     }
 
-    async fn commit(mut self: Box<Self>, entry: AuditEntry) -> Result<AuditEvent> {
-        let event = self.append_audit(entry).await?;
-        let SqlTx { store, tx, .. } = *self;
-        tx.commit().await?;
-        store.published(&event);
-        Ok(event)
+    async fn commit(self: Box<Self>, entry: AuditEntry) -> Result<AuditEvent> {
+        let mut events = (*self).commit_all(vec![entry]).await?;
+        events
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a change was committed without its event".into()))
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {

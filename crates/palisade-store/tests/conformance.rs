@@ -836,7 +836,7 @@ async fn newer_schema_refused(h: &Harness) {
             err,
             StoreError::SchemaTooNew {
                 database: 999,
-                binary: 5
+                binary: 6
             }
         ),
         "{err}"
@@ -3118,6 +3118,35 @@ async fn bus_account_outbox_and_revocations(h: &Harness) {
     ));
 }
 
+/// The events of `tenant`'s log with `action`, newest first (one page).
+async fn events_of(
+    s: &SqlStore,
+    tenant: Uid,
+    action: &str,
+) -> Vec<palisade_core::audit::AuditEvent> {
+    let filter = AuditFilter {
+        action: Some(action.to_owned()),
+        ..AuditFilter::default()
+    };
+    s.list_audit(tenant, &filter, AuditPage::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// The event and details of a heartbeat that must be a connection.
+fn connection(
+    r: Result<AgentPresence, StoreError>,
+) -> (palisade_core::audit::AuditEvent, serde_json::Value) {
+    match r.unwrap() {
+        AgentPresence::Connected(ev) => {
+            let details = serde_json::from_str(&ev.details).unwrap();
+            (*ev, details)
+        }
+        AgentPresence::Continued => panic!("the heartbeat is a connection"),
+    }
+}
+
 async fn bus_heartbeat_and_scope(h: &Harness) {
     let s = &h.store;
     let a = s.create_tenant("alpha").await.unwrap();
@@ -3138,14 +3167,10 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
         gap_ms: 60_000,
         request_uid: Uid::from_u64(0x7e),
     };
-    let first = s.bus_heartbeat(a.uid, c, hb(5000, "0.1.0", "node-1")).await;
-    let AgentPresence::Connected(ev) = first.unwrap() else {
-        panic!("the first heartbeat is a connection");
-    };
+    let (ev, details) = connection(s.bus_heartbeat(a.uid, c, hb(5000, "0.1.0", "node-1")).await);
     assert_eq!(ev.action, "cluster.agent.connect");
     assert_eq!(ev.target_uid, Some(c.to_string()));
     assert_eq!(ev.request_uid, Some(Uid::from_u64(0x7e)));
-    let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap();
     assert_eq!(details["reason"], "first heartbeat");
     assert_eq!(details["hostname"], "node-1");
     assert_eq!(details["project"], p.uid.to_string());
@@ -3155,20 +3180,18 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
             .unwrap(),
         AgentPresence::Continued
     );
-    let after_silence = s
-        .bus_heartbeat(a.uid, c, hb(70_000, "0.1.0", "node-1"))
-        .await;
-    assert!(matches!(
-        after_silence.unwrap(),
-        AgentPresence::Connected(_)
-    ));
-    let moved = s
-        .bus_heartbeat(a.uid, c, hb(71_000, "0.1.0", "node-2"))
-        .await;
-    let AgentPresence::Connected(ev) = moved.unwrap() else {
-        panic!("another host is a connection");
-    };
-    let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap();
+    // A silence not swept yet: its disconnection is recorded with the
+    // connection.
+    let (_, details) = connection(
+        s.bus_heartbeat(a.uid, c, hb(70_000, "0.1.0", "node-1"))
+            .await,
+    );
+    assert_eq!(details["reason"], "after a disconnection");
+    assert_eq!(details["lastSeen"], 6000);
+    let (_, details) = connection(
+        s.bus_heartbeat(a.uid, c, hb(71_000, "0.1.0", "node-2"))
+            .await,
+    );
     assert_eq!(details["reason"], "another host");
     assert_eq!(details["previousHostname"], "node-1");
     let upgraded = s
@@ -3181,20 +3204,61 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
             .unwrap(),
         AgentPresence::Continued
     );
-    let connects = s
-        .list_audit(
-            a.uid,
-            &AuditFilter {
-                action: Some("cluster.agent.connect".into()),
-                ..AuditFilter::default()
-            },
-            AuditPage::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(connects.items.len(), 4);
+    assert_eq!(events_of(s, a.uid, "cluster.agent.connect").await.len(), 4);
+    assert_eq!(
+        events_of(s, a.uid, "cluster.agent.disconnect").await.len(),
+        1
+    );
+    // The sweep: nothing within the timeout; past it, the agent is recorded
+    // as disconnected once, however often (and by however many replicas)
+    // it sweeps; the next heartbeat is a connection again.
+    assert!(
+        s.bus_sweep_disconnected(133_000, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let swept = s.bus_sweep_disconnected(133_001, 60_000).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0].action, "cluster.agent.disconnect");
+    assert_eq!(swept[0].tenant_uid, a.uid);
+    assert_eq!(swept[0].target_uid, Some(c.to_string()));
+    let details: serde_json::Value = serde_json::from_str(&swept[0].details).unwrap();
+    assert_eq!(details["lastSeen"], 73_000);
+    assert_eq!(details["hostname"], "node-2");
+    assert_eq!(details["project"], p.uid.to_string());
+    let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    assert!(
+        other
+            .bus_sweep_disconnected(200_000, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    other.close().await;
+    assert_eq!(
+        events_of(s, a.uid, "cluster.agent.disconnect").await.len(),
+        2
+    );
+    let (_, details) = connection(
+        s.bus_heartbeat(a.uid, c, hb(200_000, "0.1.1", "node-2"))
+            .await,
+    );
+    assert_eq!(details["reason"], "after a disconnection");
+    assert_eq!(
+        events_of(s, a.uid, "cluster.agent.disconnect").await.len(),
+        2,
+        "swept already"
+    );
+    assert_eq!(
+        s.bus_heartbeat(a.uid, c, hb(201_000, "0.1.1", "node-2"))
+            .await
+            .unwrap(),
+        AgentPresence::Continued
+    );
+    assert_all_verify(s).await;
     let cb = s.cluster_bus(a.uid, c).await.unwrap();
-    assert_eq!(cb.last_seen, Some(73_000));
+    assert_eq!(cb.last_seen, Some(201_000));
     assert_eq!(cb.agent_version.as_deref(), Some("0.1.1"));
     assert_eq!(cb.hostname.as_deref(), Some("node-2"));
     let all = s.project_cluster_bus(a.uid, p.uid).await.unwrap();
@@ -3207,7 +3271,7 @@ async fn bus_heartbeat_and_scope(h: &Harness) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.bus_heartbeat(b.uid, c, hb(74_000, "x", "y")).await,
+        s.bus_heartbeat(b.uid, c, hb(202_000, "x", "y")).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(

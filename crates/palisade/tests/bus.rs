@@ -3,7 +3,7 @@
 //! runs it, `palisade serve --bus` pushes tenant accounts and talks to the
 //! agents, and two `palisade agent` processes (one per tenant) connect with
 //! credentials issued over the HTTPS API. Shows: clusters seen connected
-//! (and the connection in the tenant's audit log),
+//! (and each connection and disconnection in the tenant's audit log),
 //! ping and harden-scan jobs answered and their reports stored, tenants
 //! created while everything runs pushed live, tenant B's credentials unable
 //! to read tenant A's subjects, rotated and deleted credentials refused by
@@ -372,7 +372,17 @@ fn three_real_processes() {
     let url = format!("tls://127.0.0.1:{bus_port}");
     // `bus config` issues the nats-server certificate from the internal
     // CA: the data directory's CA is the one to trust (serve's default).
-    let server = Server::start(&data, &["--bus", &url]).unwrap();
+    // A short heartbeat timeout (the least allowed), so that the agents'
+    // end is seen as a disconnection within the test.
+    let server = Server::start_cmd(
+        &data,
+        palisade()
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0", "--bus", &url])
+            .env("PALISADE_BUS_HEARTBEAT_TIMEOUT", "5"),
+    )
+    .unwrap();
     let c = client(&ca, server.port);
     let serve_log = || server.stderr();
     let a_log_path = tmp.path().join("agent-a.log");
@@ -395,7 +405,7 @@ fn three_real_processes() {
         .build()
         .unwrap();
     let mut secrets: Vec<String> = Vec::new();
-    let (mut agent_a, mut agent_a2, mut agent_b) = rt.block_on(async {
+    let (mut agent_a, mut agent_a2, mut agent_b, a) = rt.block_on(async {
         let otp = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
         c.change_password("system", ADMIN, otp.trim(), GOOD)
             .await
@@ -691,7 +701,7 @@ fn three_real_processes() {
             (readyz().await >= refused_before + 1500).then_some(())
         })
         .await;
-        (agent_a, agent_a2, agent_b)
+        (agent_a, agent_a2, agent_b, a)
     });
 
     // 6. SIGTERM: the agents and serve exit cleanly. The agents with
@@ -716,6 +726,31 @@ fn three_real_processes() {
             "agent {name}:\n{log}"
         );
     }
+    // With every agent stopped, cluster A falls silent: once the heartbeat
+    // timeout has passed, its disconnection is in tenant A's audit log.
+    rt.block_on(async {
+        let event = wait_for("cluster A recorded as disconnected", logs, async || {
+            let log = call(
+                &c,
+                &a.token,
+                Method::GET,
+                "/v1/audit?action=cluster.agent.disconnect",
+                None,
+            )
+            .await;
+            log["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["targetUid"] == json!(a.cluster))
+                .cloned()
+        })
+        .await;
+        assert_eq!(event["actorKind"], "system", "{event}");
+        assert!(event["details"]["lastSeen"].as_i64().is_some(), "{event}");
+        let view = call(&c, &a.token, Method::GET, &a.cluster_path(), None).await;
+        assert_eq!(view["connected"], json!(false), "{view}");
+    });
     let serve_stderr = server.stderr();
     let serve_stdout = server.stdout_lines.join("\n");
     assert_eq!(server.stop(), 0, "{serve_stderr}");

@@ -201,7 +201,30 @@ impl Runtime {
                 }
             }
             self.round(&system).await;
+            self.sweep().await;
             let _ = tokio::time::timeout(TICK, self.bus.wake.notified()).await;
+        }
+    }
+
+    /// Records the agents silent for longer than the heartbeat timeout as
+    /// disconnected (one audit event each).
+    async fn sweep(&self) {
+        match self
+            .store
+            .bus_sweep_disconnected(self.clock.now_ms(), self.heartbeat_timeout_ms)
+            .await
+        {
+            Ok(events) => {
+                for e in events {
+                    tracing::info!(
+                        tenant = %e.tenant_uid,
+                        cluster = e.target_uid.as_deref().unwrap_or("-"),
+                        audit_seq = e.seq,
+                        "bus: agent disconnected"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "bus: cannot record disconnected agents"),
         }
     }
 
