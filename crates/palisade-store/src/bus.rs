@@ -15,6 +15,7 @@
 //! they are sealed with the tenant's data key.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use palisade_core::Uid;
@@ -23,7 +24,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::sealer::Sealer;
-use crate::sql::{Scope, SqlStore, cursor, page_of, parse_uid, to_u32};
+use crate::sql::{Backend, Scope, SqlStore, cursor, page_of, parse_uid, to_u32};
 use crate::tx::SqlTx;
 use crate::{Page, PageRequest, Result, StoreError};
 
@@ -281,11 +282,18 @@ pub trait BusStore: Send + Sync {
         cluster: Uid,
         page: PageRequest,
     ) -> Result<Page<Job>>;
-    /// Jobs of a tenant to publish: pending, or sent before `resend_before`
-    /// (ms) and still without a result. Oldest first.
-    async fn jobs_to_send(&self, tenant: Uid, resend_before: i64, limit: u32) -> Result<Vec<Job>>;
-    /// Records that a job was published at `at` (ms).
-    async fn job_sent(&self, tenant: Uid, uid: Uid, at: i64) -> Result<()>;
+    /// Claims a tenant's jobs to publish, oldest first: pending ones, and
+    /// ones sent before `resend_before` (ms) still without a result. Each is
+    /// marked sent at `now` in the same statement, so of several replicas
+    /// asking at once only one gets a given job, and it is claimed again only
+    /// once `resend_before` passes its new `sent_at`.
+    async fn claim_jobs(
+        &self,
+        tenant: Uid,
+        resend_before: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<Job>>;
     /// Stores a job's result once (`NotFound`: no such job on that cluster).
     async fn store_job_result(
         &self,
@@ -356,6 +364,7 @@ macro_rules! cluster_cols {
         "b.cluster_uid, b.tenant_uid, b.user_key, b.issued_at, b.expires_at, b.last_seen, b.agent_version, b.hostname"
     };
 }
+
 macro_rules! job_cols {
     () => {
         "uid, tenant_uid, project_uid, cluster_uid, kind, profile, status, created_at, sent_at, finished_at, error"
@@ -641,45 +650,29 @@ impl BusStore for SqlStore {
         Ok(page_of(items, limit, |j| j.uid))
     }
 
-    async fn jobs_to_send(&self, tenant: Uid, resend_before: i64, limit: u32) -> Result<Vec<Job>> {
-        let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-        let rows = sqlx::query(concat!("SELECT ", job_cols!(), " FROM bus_jobs WHERE tenant_uid = $1 AND (status = 'pending' OR (status = 'sent' AND sent_at < $2)) ORDER BY created_at, uid LIMIT $3"))
-        .bind(tenant.to_string())
-        .bind(resend_before)
-        .bind(i64::from(limit.clamp(1, 500)))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(job_row).collect()
-    }
-
-    async fn job_sent(&self, tenant: Uid, uid: Uid, at: i64) -> Result<()> {
-        let n = self
-            .exec_in(
-                Scope::Tenant(tenant),
-                sqlx::query(
-                    "UPDATE bus_jobs SET status = 'sent', sent_at = $1 WHERE tenant_uid = $2 AND uid = $3 AND status IN ('pending', 'sent')",
-                )
-                .bind(at)
-                .bind(tenant.to_string())
-                .bind(uid.to_string()),
-            )
+    async fn claim_jobs(
+        &self,
+        tenant: Uid,
+        resend_before: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let sql = match self.backend {
+            Backend::Postgres => CLAIM_POSTGRES.as_str(),
+            Backend::Sqlite => CLAIM_SQLITE.as_str(),
+        };
+        let mut tx = self.begin(Scope::Tenant(tenant)).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.to_string())
+            .bind(resend_before)
+            .bind(i64::from(limit.clamp(1, 500)))
+            .bind(now)
+            .fetch_all(&mut *tx)
             .await?;
-        // A job that ended meanwhile is not an error; only a missing one is.
-        if n == 0 {
-            let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
-            let exists = sqlx::query("SELECT 1 FROM bus_jobs WHERE tenant_uid = $1 AND uid = $2")
-                .bind(tenant.to_string())
-                .bind(uid.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            tx.commit().await?;
-            if !exists {
-                return Err(StoreError::NotFound);
-            }
-        }
-        Ok(())
+        tx.commit().await?;
+        let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.created_at, j.uid));
+        Ok(jobs)
     }
 
     async fn store_job_result(
@@ -756,6 +749,31 @@ impl BusStore for SqlStore {
         Ok(ResultStored::Stored)
     }
 }
+
+/// Claims a tenant's (`$1`) due jobs, oldest first, at most `$3`, marking
+/// them sent at `$4`: pending ones, and ones sent before `$2` still without
+/// a result. The candidates are chosen once, in a materialized CTE (a
+/// `LIMIT` subquery inside `IN` may be re-run per row by PostgreSQL's
+/// planner and claim more than the limit); `lock` is PostgreSQL's row
+/// locking for them. The due condition is checked again on the update: a
+/// PostgreSQL writer that waited on a row re-checks it against its new
+/// version.
+fn claim_sql(lock: &str) -> String {
+    const DUE: &str = "(status = 'pending' OR (status = 'sent' AND sent_at < $2))";
+    format!(
+        "WITH c AS MATERIALIZED (SELECT uid FROM bus_jobs WHERE tenant_uid = $1 AND {DUE} \
+         ORDER BY created_at, uid LIMIT $3{lock}) \
+         UPDATE bus_jobs SET status = 'sent', sent_at = $4 \
+         WHERE tenant_uid = $1 AND {DUE} AND uid IN (SELECT uid FROM c) \
+         RETURNING {cols}",
+        cols = job_cols!(),
+    )
+}
+/// SQLite takes the write lock at `BEGIN IMMEDIATE`: claims never overlap.
+static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
+
+/// Rows another replica is claiming are skipped, not waited for.
+static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(" FOR UPDATE SKIP LOCKED"));
 
 /// The audit entry of an agent found silent.
 fn disconnection(

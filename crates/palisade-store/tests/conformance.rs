@@ -209,6 +209,7 @@ conformance!(
     bus_account_outbox_and_revocations,
     bus_heartbeat_and_scope,
     bus_jobs_lifecycle_sealed_and_once,
+    bus_jobs_claimed_by_one_replica,
 );
 
 async fn tenants_unique_and_listed(h: &Harness) {
@@ -3330,28 +3331,37 @@ async fn bus_jobs_lifecycle_sealed_and_once(h: &Harness) {
         .unwrap();
     let elsewhere = s.create_job(t.uid, p.uid, c2, JobKind::Ping).await.unwrap();
 
-    // Pending jobs are to send; a sent one again only once it is old.
-    let to_send = s.jobs_to_send(t.uid, 0, 10).await.unwrap();
-    assert_eq!(to_send.len(), 3);
-    s.job_sent(t.uid, ping.uid, 1000).await.unwrap();
-    let to_send: Vec<Uid> = s
-        .jobs_to_send(t.uid, 500, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|j| j.uid)
-        .collect();
-    assert!(!to_send.contains(&ping.uid));
-    let to_send: Vec<Uid> = s
-        .jobs_to_send(t.uid, 2000, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|j| j.uid)
-        .collect();
-    assert!(to_send.contains(&ping.uid));
+    // Pending jobs are claimed once and marked sent; a sent one is claimed
+    // again only once its send is older than the cut, oldest first.
+    let claimed = s.claim_jobs(t.uid, 0, 1000, 10).await.unwrap();
+    let mut uids: Vec<Uid> = claimed.iter().map(|j| j.uid).collect();
+    uids.sort();
+    let mut all = vec![ping.uid, scan.uid, elsewhere.uid];
+    all.sort();
+    assert_eq!(uids, all);
     assert!(
-        s.jobs_to_send(other.uid, i64::MAX, 10)
+        claimed
+            .iter()
+            .all(|j| j.status == JobStatus::Sent && j.sent_at == Some(1000))
+    );
+    assert!(
+        claimed
+            .windows(2)
+            .all(|w| (w[0].created_at, w[0].uid) < (w[1].created_at, w[1].uid))
+    );
+    assert!(
+        s.claim_jobs(t.uid, 1000, 1500, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s.claim_jobs(t.uid, 1001, 2000, 1).await.unwrap();
+    assert_eq!(again.len(), 1, "the limit holds");
+    assert_eq!(again[0].uid, claimed[0].uid, "the oldest first");
+    assert_eq!(again[0].sent_at, Some(2000));
+    assert_eq!(s.claim_jobs(t.uid, 1001, 2000, 10).await.unwrap().len(), 2);
+    assert!(
+        s.claim_jobs(other.uid, i64::MAX, 3000, 10)
             .await
             .unwrap()
             .is_empty()
@@ -3417,7 +3427,7 @@ async fn bus_jobs_lifecycle_sealed_and_once(h: &Harness) {
     );
     // A finished job is not sent again.
     assert!(
-        !s.jobs_to_send(t.uid, i64::MAX, 10)
+        !s.claim_jobs(t.uid, i64::MAX, 4000, 10)
             .await
             .unwrap()
             .iter()
@@ -3493,4 +3503,66 @@ async fn bus_jobs_lifecycle_sealed_and_once(h: &Harness) {
         .await,
         0
     );
+}
+
+/// Two stores on one database (two replicas) claiming at once: every job is
+/// claimed by exactly one of them, and a claimed job is not claimed again
+/// before its resend time.
+async fn bus_jobs_claimed_by_one_replica(h: &Harness) {
+    let s = &h.store;
+    let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    let t = s.create_tenant("acme").await.unwrap();
+    let p = s.create_project(t.uid, "web", "").await.unwrap();
+    let c = cluster_in(s, t.uid, p.uid, "c1").await;
+    let mut created = Vec::new();
+    for _ in 0..30 {
+        created.push(
+            s.create_job(t.uid, p.uid, c, JobKind::Ping)
+                .await
+                .unwrap()
+                .uid,
+        );
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let store = if task % 2 == 0 {
+            s.clone()
+        } else {
+            other.clone()
+        };
+        let tenant = t.uid;
+        set.spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..6 {
+                let jobs = store.claim_jobs(tenant, 0, 1000, 2).await.unwrap();
+                assert!(jobs.len() <= 2, "the limit holds: {}", jobs.len());
+                got.extend(jobs.into_iter().map(|j| j.uid));
+            }
+            got
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(r) = set.join_next().await {
+        claimed.extend(r.unwrap());
+    }
+    claimed.sort();
+    created.sort();
+    assert_eq!(claimed, created, "each job claimed exactly once");
+    assert!(
+        other
+            .claim_jobs(t.uid, 1000, 1500, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        other
+            .claim_jobs(t.uid, 1001, 2000, 100)
+            .await
+            .unwrap()
+            .len(),
+        30,
+        "due again after the resend time"
+    );
+    other.close().await;
 }

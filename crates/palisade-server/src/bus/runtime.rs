@@ -381,14 +381,16 @@ impl Runtime {
             return;
         };
         let now = self.clock.now_ms();
+        // Claimed and marked sent in one statement: with several replicas,
+        // one of them publishes a job, again only after RESEND_AFTER_MS.
         let jobs = match self
             .store
-            .jobs_to_send(tenant, now.saturating_sub(RESEND_AFTER_MS), 100)
+            .claim_jobs(tenant, now.saturating_sub(RESEND_AFTER_MS), now, 100)
             .await
         {
             Ok(j) => j,
             Err(e) => {
-                tracing::error!(%tenant, error = %e, "bus: cannot read jobs");
+                tracing::error!(%tenant, error = %e, "bus: cannot claim jobs");
                 return;
             }
         };
@@ -416,19 +418,12 @@ impl Runtime {
                 cluster: job.cluster_uid,
             };
             let subject = subjects::down(job.cluster_uid, DownKind::Job);
-            match conn
+            if let Err(e) = conn
                 .client
                 .publish_with_headers(subject, ctx.headers(), body.into())
                 .await
             {
-                Ok(()) => {
-                    if let Err(e) = self.store.job_sent(tenant, job.uid, now).await {
-                        tracing::warn!(%tenant, job = %job.uid, error = %e, "bus: cannot record a sent job");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%tenant, job = %job.uid, error = %e, "bus: cannot publish a job");
-                }
+                tracing::warn!(%tenant, job = %job.uid, error = %e, "bus: cannot publish a job; it is claimable again after the resend interval");
             }
         }
         let _ = conn.client.flush().await;
