@@ -1703,11 +1703,7 @@ async fn audit_appends_chain_onto_the_databases_head(h: &Harness) {
     // Concurrent appends in one tenant from both stores.
     let mut set = tokio::task::JoinSet::new();
     for task in 0..8 {
-        let store = if task % 2 == 0 {
-            s.clone()
-        } else {
-            other.clone()
-        };
+        let store = [s, &other][task % 2].clone();
         set.spawn(async move {
             for _ in 0..10 {
                 record_event(&store, t, "test.concurrent").await;
@@ -3525,11 +3521,7 @@ async fn bus_jobs_claimed_by_one_replica(h: &Harness) {
     }
     let mut set = tokio::task::JoinSet::new();
     for task in 0..8 {
-        let store = if task % 2 == 0 {
-            s.clone()
-        } else {
-            other.clone()
-        };
+        let store = [s, &other][task % 2].clone();
         let tenant = t.uid;
         set.spawn(async move {
             let mut got = Vec::new();

@@ -312,6 +312,35 @@ async fn try_connect(creds_text: &str, url: &str, ca: &Path, cluster: Uid) -> Re
     }
 }
 
+/// Waits until nats-server refuses `creds` for `cluster` as unauthorized.
+async fn wait_refused(
+    what: &str,
+    logs: impl Fn() -> String,
+    creds: &str,
+    url: &str,
+    ca: &Path,
+    cluster: Uid,
+) {
+    let refused = wait_for(what, logs, async || {
+        try_connect(creds, url, ca, cluster).await.err()
+    })
+    .await;
+    assert!(
+        refused.to_lowercase().contains("authorization"),
+        "{what}: {refused}"
+    );
+}
+
+/// Deletes `path` as `token` and checks the 204.
+async fn delete(c: &Client, path: &str, token: &str) {
+    let status = c
+        .call::<Value, Value>(Method::DELETE, path, Some(token), None)
+        .await
+        .unwrap()
+        .status;
+    assert_eq!(status, 204, "DELETE {path}");
+}
+
 #[test]
 fn three_real_processes() {
     if nats_server_binary().is_none() {
@@ -568,16 +597,15 @@ fn three_real_processes() {
         let a2_creds_file = tmp.path().join("a2.creds");
         let a_creds2 = credentials(&c, &a, &a2_creds_file).await;
         secrets.push(a_creds2.clone());
-        let refused = wait_for("A's old credentials refused", logs, async || {
-            try_connect(&a_creds, &url, &ca, a.cluster_uid())
-                .await
-                .err()
-        })
+        wait_refused(
+            "A's old credentials refused",
+            logs,
+            &a_creds,
+            &url,
+            &ca,
+            a.cluster_uid(),
+        )
         .await;
-        assert!(
-            refused.to_lowercase().contains("authorization"),
-            "{refused}"
-        );
         try_connect(&a_creds2, &url, &ca, a.cluster_uid())
             .await
             .unwrap();
@@ -597,27 +625,16 @@ fn three_real_processes() {
         assert_eq!(ping_a3["status"], "succeeded", "{ping_a3}");
 
         // Deleting B's cluster revokes its credentials likewise.
-        assert_eq!(
-            c.call::<Value, Value>(Method::DELETE, &b.cluster_path(), Some(&b.token), None)
-                .await
-                .unwrap()
-                .status,
-            204
-        );
-        let refused = wait_for(
+        delete(&c, &b.cluster_path(), &b.token).await;
+        wait_refused(
             "B's credentials refused after the delete",
             logs,
-            async || {
-                try_connect(&b_creds, &url, &ca, b.cluster_uid())
-                    .await
-                    .err()
-            },
+            &b_creds,
+            &url,
+            &ca,
+            b.cluster_uid(),
         )
         .await;
-        assert!(
-            refused.to_lowercase().contains("authorization"),
-            "{refused}"
-        );
 
         // Deleting a whole tenant revokes its account on the running
         // nats-server (a tombstone push): credentials that connected a
@@ -628,32 +645,16 @@ fn three_real_processes() {
         try_connect(&d_creds, &url, &ca, d.cluster_uid())
             .await
             .unwrap();
-        assert_eq!(
-            c.call::<Value, Value>(
-                Method::DELETE,
-                &format!("/v1/tenants/{}", d.uid),
-                Some(&root),
-                None
-            )
-            .await
-            .unwrap()
-            .status,
-            204
-        );
-        let refused = wait_for(
+        delete(&c, &format!("/v1/tenants/{}", d.uid), &root).await;
+        wait_refused(
             "the deleted tenant's credentials refused",
             logs,
-            async || {
-                try_connect(&d_creds, &url, &ca, d.cluster_uid())
-                    .await
-                    .err()
-            },
+            &d_creds,
+            &url,
+            &ca,
+            d.cluster_uid(),
         )
         .await;
-        assert!(
-            refused.to_lowercase().contains("authorization"),
-            "{refused}"
-        );
         try_connect(&a_creds2, &url, &ca, a.cluster_uid())
             .await
             .unwrap();
