@@ -29,12 +29,13 @@
 //!    XSS detectors, then this module's own rules for what libinjection lets
 //!    pass: stacked queries ([`SqlRule::StackedQuery`]), a quote followed by
 //!    a comment to the end ([`SqlRule::QuoteThenComment`]) and script URLs
-//!    ([`XssRule::ScriptUrl`]). Two kinds of libinjection verdict are
+//!    ([`XssRule::ScriptUrl`]). Three kinds of libinjection verdict are
 //!    overruled when the value has no SQL comment, because they match prose
 //!    and describe no attack on a free-text field: a fingerprint of numbers
 //!    and operators only (`1&1`: "1 and 2 and 3", arithmetic; as SQL, an
-//!    injection into a numeric context) and `sos` ("Press '!' to continue";
-//!    as SQL, a string concatenation probe).
+//!    injection into a numeric context), the same with variables when the
+//!    value is one e-mail address (`1*@example.org`: `1ov`), and `sos`
+//!    ("Press '!' to continue"; as SQL, a string concatenation probe).
 //! 3. **Detection on the NFKC form**, when it differs: full-width and other
 //!    compatibility forms (`＜script＞`, `＇ ＯＲ １＝１`) are folded to ASCII
 //!    first, since a later consumer (a database collation, a "best fit"
@@ -518,6 +519,11 @@ fn prepare_for_sqli(input: &[u8]) -> Vec<u8> {
 ///   describes injection into a numeric SQL context (`id=1 and 1=1`): a
 ///   free-text field is never one, while "1 and 2 and 3" and arithmetic are
 ///   ordinary prose;
+/// - the same with variables (`1ov`) when the whole value is one e-mail
+///   address: `1*@example.org` is a number, an operator and what SQL reads
+///   as a `@variable`. Only the address shape is let through: `1 or
+///   1=@@version` and `1 and 1=0 union select …` (fingerprint `1&1ov`)
+///   stay refused;
 /// - `sos`, string–operator–string (`Press '!' to continue`,
 ///   `Use '-' or '+' signs`), which as SQL is a concatenation probe
 ///   (`x' || 'y`) that changes no query's structure.
@@ -525,9 +531,33 @@ fn prepare_for_sqli(input: &[u8]) -> Vec<u8> {
 /// Not applied to the percent-decoded form: percent-encoded text is not prose.
 fn prose_fingerprint(fingerprint: &Fingerprint, value: &[u8]) -> bool {
     let fp = fingerprint.as_str();
-    let numeric = fp.bytes().all(|b| matches!(b, b'1' | b'&' | b'o'));
+    let numeric = fp.bytes().all(|b| matches!(b, b'1' | b'&' | b'o'))
+        || (fp.bytes().all(|b| matches!(b, b'1' | b'&' | b'o' | b'v')) && is_email_address(value));
     let comment = value.contains(&b'#') || value.windows(2).any(|w| w == b"/*" || w == b"--");
     (numeric || fp == "sos") && !comment
+}
+
+/// Whether `value` is one e-mail address in the shape of RFC 5322's
+/// dot-atom `local@domain`, with RFC 6531's non-ASCII characters allowed:
+/// a local part of at most 64 bytes of `atext` and dots, one `@`, and a
+/// domain of non-empty labels of letters, digits and hyphens. No white
+/// space, quotes of the quoted-string form, or second `@`.
+fn is_email_address(value: &[u8]) -> bool {
+    let mut parts = value.splitn(2, |&b| b == b'@');
+    let (Some(local), Some(domain)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let atext =
+        |b: u8| b.is_ascii_alphanumeric() || b >= 0x80 || b"!#$%&'*+-/=?^_`{|}~.".contains(&b);
+    let label = |l: &[u8]| {
+        !l.is_empty()
+            && l.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && local.iter().all(|&b| atext(b))
+        && domain.split(|&b| b == b'.').all(label)
 }
 
 /// The value lowercased (ASCII), with `/*…*/` comments and runs of white
@@ -985,11 +1015,47 @@ mod tests {
         let fp = |s: &[u8]| Fingerprint::from_padded(s);
         assert!(prose_fingerprint(&fp(b"1&1"), b"1 and 2 and 3"));
         assert!(prose_fingerprint(&fp(b"sos"), b"Press '!' to continue"));
+        assert!(prose_fingerprint(&fp(b"1ov"), b"1*@example.org"));
+        assert!(prose_fingerprint(
+            &fp(b"1ov"),
+            "0~\u{be}*@\u{111}".as_bytes()
+        ));
+        assert!(!prose_fingerprint(&fp(b"1ov"), b"1-@@version"));
+        assert!(!prose_fingerprint(&fp(b"1&1ov"), b"1 or 1=@@version"));
+        assert!(!prose_fingerprint(&fp(b"1ov"), b"1*@example.org --"));
+        assert!(!prose_fingerprint(&fp(b"sov"), b"' - @x.org"));
         assert!(!prose_fingerprint(&fp(b"1&1"), b"1 /**/ or 1=1"));
         assert!(!prose_fingerprint(&fp(b"sos"), b"x' + 'y' #"));
         assert!(!prose_fingerprint(&fp(b"1&1c"), b"1 or 1=1 --"));
         assert!(!prose_fingerprint(&fp(b"s&1"), b"' or 1"));
         assert!(!prose_fingerprint(&fp(b"sos1"), b"' + ' 1"));
+    }
+
+    #[test]
+    fn email_addresses() {
+        for ok in [
+            "a@example.org",
+            "1*@example.org",
+            "o'reilly+ops@example.co.uk",
+            "0~\u{be}*@\u{111}",
+            "jos\u{e9}@b\u{fc}cher.example",
+        ] {
+            assert!(is_email_address(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "@example.org",
+            "a@",
+            "a@@example.org",
+            "a@b@example.org",
+            "a b@example.org",
+            "a@exa mple.org",
+            "a@example..org",
+            "\"a\"@example.org",
+            "1 or 1=@@version",
+        ] {
+            assert!(!is_email_address(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

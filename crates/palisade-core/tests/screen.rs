@@ -68,6 +68,16 @@ fn generated_legit() -> Vec<String> {
     out.push("می\u{200c}خواهم".to_owned());
     out.push("Order \u{200f}#123\u{200e} (שלום)".to_owned());
     out.push("\u{feff}text pasted with a BOM".to_owned());
+    // E-mail addresses that libinjection reads as a number, an operator and
+    // a `@variable` (`1ov`); the last one was found by Schemathesis.
+    for addr in [
+        "1*@example.org",
+        "0~1/2*@example.org",
+        "2+2=4@example.com",
+        "0~\u{d48f1}\u{bb}\u{be}\u{100}*@\u{111}",
+    ] {
+        out.push(addr.to_owned());
+    }
     out.push(String::new());
     out
 }
