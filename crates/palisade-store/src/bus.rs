@@ -365,6 +365,14 @@ macro_rules! cluster_cols {
     };
 }
 
+/// A job to (re)publish: pending, or sent before `$2` and still without a
+/// result.
+macro_rules! due {
+    () => {
+        "(status = 'pending' OR (status = 'sent' AND sent_at < $2))"
+    };
+}
+
 macro_rules! job_cols {
     () => {
         "uid, tenant_uid, project_uid, cluster_uid, kind, profile, status, created_at, sent_at, finished_at, error"
@@ -657,6 +665,24 @@ impl BusStore for SqlStore {
         now: i64,
         limit: u32,
     ) -> Result<Vec<Job>> {
+        // The runtime asks for every tenant at every tick and most ticks
+        // find nothing due: a read answers those without the write lock (on
+        // SQLite, the writer turn every request's write waits for).
+        let mut read = self.begin_read(Scope::Tenant(tenant)).await?;
+        let any_due = sqlx::query(concat!(
+            "SELECT 1 FROM bus_jobs WHERE tenant_uid = $1 AND ",
+            due!(),
+            " LIMIT 1"
+        ))
+        .bind(tenant.to_string())
+        .bind(resend_before)
+        .fetch_optional(&mut *read)
+        .await?
+        .is_some();
+        read.commit().await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         let sql = match self.backend {
             Backend::Postgres => CLAIM_POSTGRES.as_str(),
             Backend::Sqlite => CLAIM_SQLITE.as_str(),
@@ -759,13 +785,13 @@ impl BusStore for SqlStore {
 /// PostgreSQL writer that waited on a row re-checks it against its new
 /// version.
 fn claim_sql(lock: &str) -> String {
-    const DUE: &str = "(status = 'pending' OR (status = 'sent' AND sent_at < $2))";
     format!(
-        "WITH c AS MATERIALIZED (SELECT uid FROM bus_jobs WHERE tenant_uid = $1 AND {DUE} \
+        "WITH c AS MATERIALIZED (SELECT uid FROM bus_jobs WHERE tenant_uid = $1 AND {due} \
          ORDER BY created_at, uid LIMIT $3{lock}) \
          UPDATE bus_jobs SET status = 'sent', sent_at = $4 \
-         WHERE tenant_uid = $1 AND {DUE} AND uid IN (SELECT uid FROM c) \
+         WHERE tenant_uid = $1 AND {due} AND uid IN (SELECT uid FROM c) \
          RETURNING {cols}",
+        due = due!(),
         cols = job_cols!(),
     )
 }
