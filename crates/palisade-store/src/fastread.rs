@@ -10,20 +10,34 @@
 //! (the same SQLite library sqlx links). They see exactly what sqlx's
 //! connections see: committed data, in WAL mode never blocked by a writer.
 //!
+//! Each thread also keeps what these reads built, for as long as the database
+//! has not changed: before answering from it, the thread asks its connection
+//! for SQLite's `data_version`, which moves whenever any other connection —
+//! sqlx's, or another process such as `palisade admin` — commits. Any commit
+//! at all empties the thread's results, so a revoked session, a disabled user
+//! or a changed binding is seen on the very next request, as without them.
+//! Only successful reads are kept; the checks that depend on the time
+//! (expiry, idle timeout) run on every request against the kept values.
+//!
 //! The connections are `query_only`: they cannot change the database. A busy
 //! database (a checkpoint, a recovery) answers [`Busy`] after at most
 //! [`BUSY_TIMEOUT_MS`], and the caller falls back to sqlx, so a runtime
 //! thread never waits long here.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use palisade_core::Uid;
 use rusqlite::types::Value;
 
 use crate::cols::Cols;
 use crate::{Result, StoreError};
+
+/// Most results a thread keeps per database; past it the thread starts over.
+pub(crate) const KEPT_RESULTS: usize = 4096;
 
 /// Longest wait for a busy database before falling back.
 pub(crate) const BUSY_TIMEOUT_MS: u64 = 20;
@@ -69,8 +83,17 @@ impl Cols for OwnedRow {
     }
 }
 
+/// A thread's connection to one database and the results built from it.
+struct Local {
+    conn: rusqlite::Connection,
+    /// `data_version` when `kept` was last known to be current.
+    version: Option<i64>,
+    /// Built results by (statement, tenant, row UID).
+    kept: HashMap<(&'static str, Uid, Uid), Box<dyn Any>>,
+}
+
 thread_local! {
-    static CONNECTIONS: RefCell<HashMap<PathBuf, rusqlite::Connection>> = RefCell::new(HashMap::new());
+    static CONNECTIONS: RefCell<HashMap<PathBuf, Local>> = RefCell::new(HashMap::new());
 }
 
 fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -92,19 +115,43 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Runs `sql` with text parameters on this thread's connection to `path`
-/// and returns every row, owned; `Err(Busy)` when the database is busy.
-pub(crate) fn query(
-    path: &Path,
+fn rows_of(
+    conn: &rusqlite::Connection,
     sql: &str,
     params: &[&str],
-) -> std::result::Result<Result<Vec<OwnedRow>>, Busy> {
+) -> rusqlite::Result<Vec<OwnedRow>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let names: Names = stmt.column_names().iter().map(|s| Box::from(*s)).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            values.push(row.get::<_, Value>(i)?);
+        }
+        out.push(OwnedRow {
+            names: Arc::clone(&names),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs `f` on this thread's connection to `path` (opened on first use).
+fn with_local<T>(
+    path: &Path,
+    f: impl FnOnce(&mut Local) -> std::result::Result<Result<T>, Busy>,
+) -> std::result::Result<Result<T>, Busy> {
     CONNECTIONS.with(|cell| {
         let mut map = cell.borrow_mut();
-        let conn = match map.get(path) {
-            Some(c) => c,
+        let local = match map.get_mut(path) {
+            Some(l) => l,
             None => match open(path) {
-                Ok(c) => map.entry(path.to_owned()).or_insert(c),
+                Ok(conn) => map.entry(path.to_owned()).or_insert(Local {
+                    conn,
+                    version: None,
+                    kept: HashMap::new(),
+                }),
                 Err(e) => {
                     return Ok(Err(StoreError::LocalRead(format!(
                         "opening the database: {e}"
@@ -112,27 +159,121 @@ pub(crate) fn query(
                 }
             },
         };
-        let run = || -> rusqlite::Result<Vec<OwnedRow>> {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let names: Names = stmt.column_names().iter().map(|s| Box::from(*s)).collect();
-            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let mut values = Vec::with_capacity(names.len());
-                for i in 0..names.len() {
-                    values.push(row.get::<_, Value>(i)?);
-                }
-                out.push(OwnedRow {
-                    names: Arc::clone(&names),
-                    values,
-                });
-            }
-            Ok(out)
-        };
-        match run() {
-            Ok(rows) => Ok(Ok(rows)),
-            Err(e) if is_busy(&e) => Err(Busy),
-            Err(e) => Ok(Err(StoreError::LocalRead(e.to_string()))),
-        }
+        f(local)
     })
+}
+
+/// Sorts a SQLite error into busy (fall back) or a store error.
+fn outcome<T>(r: rusqlite::Result<T>) -> std::result::Result<Result<T>, Busy> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if is_busy(&e) => Err(Busy),
+        Err(e) => Ok(Err(StoreError::LocalRead(e.to_string()))),
+    }
+}
+
+/// Runs `sql` with the parameters `tenant` and `uid` on this thread's
+/// connection to `path` and builds its result with `build`, or returns the
+/// result built before if the database has not changed since;
+/// `Err(Busy)` when the database is busy.
+pub(crate) fn query_kept<T: Clone + 'static>(
+    path: &Path,
+    sql: &'static str,
+    tenant: Uid,
+    uid: Uid,
+    build: fn(&[OwnedRow]) -> Result<T>,
+) -> std::result::Result<Result<T>, Busy> {
+    with_local(path, |local| {
+        let version = match outcome(
+            local
+                .conn
+                .prepare_cached("PRAGMA data_version")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0))),
+        )? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        if local.version != Some(version) || local.kept.len() >= KEPT_RESULTS {
+            local.kept.clear();
+            local.version = Some(version);
+        }
+        let key = (sql, tenant, uid);
+        if let Some(hit) = local.kept.get(&key).and_then(|v| v.downcast_ref::<T>()) {
+            return Ok(Ok(hit.clone()));
+        }
+        let (t, u) = (tenant.to_string(), uid.to_string());
+        let rows = match outcome(rows_of(&local.conn, sql, &[&t, &u]))? {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(e)),
+        };
+        let built = build(&rows);
+        if let Ok(v) = &built {
+            local.kept.insert(key, Box::new(v.clone()));
+        }
+        Ok(built)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+    const SQL: &str = "SELECT v FROM t WHERE tenant = $1 AND uid = $2";
+
+    fn value_of(rows: &[OwnedRow]) -> Result<String> {
+        BUILT.fetch_add(1, Ordering::SeqCst);
+        rows.first().ok_or(StoreError::NotFound)?.req_text("v")
+    }
+
+    #[test]
+    fn kept_until_any_connection_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (tenant TEXT, uid TEXT, v TEXT);",
+            )
+            .unwrap();
+        let (t, u) = (Uid::generate().unwrap(), Uid::generate().unwrap());
+        let set = |v: &str| {
+            writer
+                .execute(
+                    "INSERT INTO t VALUES (?1, ?2, ?3)",
+                    [t.to_string(), u.to_string(), v.to_owned()],
+                )
+                .unwrap()
+        };
+        let get = || query_kept(&path, SQL, t, u, value_of).unwrap();
+        let built = || BUILT.load(Ordering::SeqCst);
+
+        // Not found is not kept.
+        assert!(matches!(get(), Err(StoreError::NotFound)));
+        assert!(matches!(get(), Err(StoreError::NotFound)));
+        assert_eq!(built(), 2);
+        set("one");
+        assert_eq!(get().unwrap(), "one");
+        assert_eq!(get().unwrap(), "one");
+        assert_eq!(built(), 3, "the second read is answered from what was kept");
+        // A commit by another connection (sqlx's, another process's), even
+        // to another row, is seen.
+        writer
+            .execute("UPDATE t SET v = 'two' WHERE uid = ?1", [u.to_string()])
+            .unwrap();
+        assert_eq!(get().unwrap(), "two");
+        assert_eq!(built(), 4);
+        writer
+            .execute("INSERT INTO t VALUES ('x', 'y', 'z')", [])
+            .unwrap();
+        assert_eq!(get().unwrap(), "two");
+        assert_eq!(built(), 5);
+        // Another key of the same statement is its own entry.
+        let other = Uid::generate().unwrap();
+        assert!(matches!(
+            query_kept(&path, SQL, t, other, value_of),
+            Ok(Err(StoreError::NotFound))
+        ));
+    }
 }

@@ -318,8 +318,8 @@ impl IdentityStore for SqlStore {
 
     async fn session_access(&self, tenant: Uid, uid: Uid) -> Result<SessionAccess> {
         let sql: &'static str = SESSION_ACCESS_SQL.as_str();
-        if let Some(rows) = self.read_in_place(sql, tenant, uid) {
-            return session_access_of(&rows?);
+        if let Some(found) = self.read_in_place(sql, tenant, uid, session_access_of) {
+            return found;
         }
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -333,8 +333,8 @@ impl IdentityStore for SqlStore {
 
     async fn api_key_access(&self, tenant: Uid, uid: Uid) -> Result<ApiKeyAccess> {
         let sql: &'static str = API_KEY_ACCESS_SQL.as_str();
-        if let Some(rows) = self.read_in_place(sql, tenant, uid) {
-            return api_key_access_of(&rows?);
+        if let Some(found) = self.read_in_place(sql, tenant, uid, api_key_access_of) {
+            return found;
         }
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

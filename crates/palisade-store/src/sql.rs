@@ -328,17 +328,19 @@ impl SqlStore {
     }
 
     /// Runs a read of the per-request checks in place on SQLite (see
-    /// `crate::fastread`): `$1` is the tenant, `$2` the UID. `None` when
-    /// the store is not SQLite or the database is busy (use sqlx then).
-    pub(crate) fn read_in_place(
+    /// `crate::fastread`, which also keeps its result while the database
+    /// does not change): `$1` is the tenant, `$2` the UID, `build` makes
+    /// the result of the rows. `None` when the store is not SQLite or the
+    /// database is busy (use sqlx then).
+    pub(crate) fn read_in_place<T: Clone + 'static>(
         &self,
-        sql: &str,
+        sql: &'static str,
         tenant: Uid,
         uid: Uid,
-    ) -> Option<Result<Vec<crate::fastread::OwnedRow>>> {
+        build: fn(&[crate::fastread::OwnedRow]) -> Result<T>,
+    ) -> Option<Result<T>> {
         let path = self.sqlite_path.as_ref()?;
-        let (t, u) = (tenant.to_string(), uid.to_string());
-        crate::fastread::query(path, sql, &[&t, &u]).ok()
+        crate::fastread::query_kept(path, sql, tenant, uid, build).ok()
     }
 
     /// A write transaction in `scope` (see [`crate::WriteTx`]).

@@ -199,6 +199,7 @@ conformance!(
     audit_appends_chain_onto_the_databases_head,
     concurrent_writes_take_turns_and_all_land,
     access_reads_bring_status_and_every_grant,
+    access_reads_see_every_commit,
     rbac_teams_and_members,
     rbac_custom_roles,
     rbac_bindings,
@@ -1877,6 +1878,76 @@ async fn access_reads_bring_status_and_every_grant(h: &Harness) {
     let b = s.create_tenant("globex").await.unwrap();
     assert!(matches!(
         s.session_access(b.uid, sess.uid).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// The per-request reads (which SQLite answers from what it kept while the
+/// database did not change) see each change on the very next read, whether
+/// it was made through this store, another store on the same database (as
+/// another replica or `palisade admin` would), or plain SQL.
+async fn access_reads_see_every_commit(h: &Harness) {
+    let s = &h.store;
+    let t = s.create_tenant("acme").await.unwrap();
+    let u = s.create_user(t.uid, user("a@acme.test")).await.unwrap();
+    let team = s.create_team(t.uid, "ops", "").await.unwrap();
+    let sess = s
+        .create_session(t.uid, u.uid, &["pwd".to_owned()], i64::MAX, "rh")
+        .await
+        .unwrap();
+    let key = s
+        .create_api_key(t.uid, u.uid, "robot", "kh", None)
+        .await
+        .unwrap();
+    let access = || async { s.session_access(t.uid, sess.uid).await.unwrap() };
+    let key_access = || async { s.api_key_access(t.uid, key.uid).await.unwrap() };
+    // Read more than once, as requests do, before each change.
+    for _ in 0..3 {
+        assert!(access().await.grants.is_empty());
+        assert!(key_access().await.grants.is_empty());
+    }
+    s.create_binding(
+        t.uid,
+        Subject::Team(team.uid),
+        RoleRef::Builtin(BuiltinRole::TenantViewer),
+        Scope::Tenant,
+    )
+    .await
+    .unwrap();
+    assert!(access().await.grants.is_empty(), "not yet in the team");
+    s.add_team_member(t.uid, team.uid, u.uid).await.unwrap();
+    assert_eq!(access().await.grants.len(), 1);
+    assert_eq!(key_access().await.grants.len(), 1);
+    s.set_user_status(t.uid, u.uid, UserStatus::Disabled)
+        .await
+        .unwrap();
+    assert_eq!(access().await.status, UserStatus::Disabled);
+    assert_eq!(key_access().await.status, UserStatus::Disabled);
+    // Another store on the same database.
+    let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    other
+        .set_user_status(t.uid, u.uid, UserStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(access().await.status, UserStatus::Active);
+    other.revoke_session(t.uid, sess.uid, "test").await.unwrap();
+    assert!(access().await.session.revoked_at.is_some());
+    other.revoke_api_key(t.uid, key.uid, None).await.unwrap();
+    assert!(key_access().await.key.revoked_at.is_some());
+    other.close().await;
+    // Plain SQL.
+    let n = raw_on(
+        s,
+        "UPDATE sessions SET last_seen_at = 42 WHERE uid = $1",
+        &[&sess.uid.to_string()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(access().await.session.last_seen_at, 42);
+    s.delete_user(t.uid, u.uid).await.unwrap();
+    assert!(matches!(
+        s.session_access(t.uid, sess.uid).await,
         Err(StoreError::NotFound)
     ));
 }
