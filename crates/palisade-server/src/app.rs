@@ -90,9 +90,7 @@ async fn method_not_allowed() -> ApiError {
 /// Gives every request a fresh 48-bit UID (never taken from the client),
 /// returns it in `X-Request-Uid`, and writes one access-log line.
 async fn request_uid(mut req: Request, next: Next) -> Response {
-    let uid = Uid::generate()
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| "000000000000".to_owned());
+    let uid = Uid::generate_per_thread().to_string();
     let slot = LogSlot::default();
     req.extensions_mut().insert(slot.clone());
     let client_ip = crate::gateway::client_ip(req.extensions());
