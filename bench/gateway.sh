@@ -5,13 +5,20 @@
 # security layers, both over TLS on loopback, driven by bench/gwload in
 # interleaved rounds. Prints machine, load, a per-round table and medians.
 # Extra arguments go to gwload (e.g. --rounds 8 --secs 5 --workers 16).
-# Set CARGO_TARGET_DIR to build elsewhere than ./target.
+# Set CARGO_TARGET_DIR to build elsewhere than ./target; set
+# GATEWAY_BENCH_BIN to run an already built gateway_bench (to compare two
+# builds back to back) instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/target.sh
 
 echo "machine: $(nproc) cores, $(free -h | awk '/Mem:/{print $2}') RAM, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo build --release --quiet -p palisade-server --example gateway_bench
+server=${GATEWAY_BENCH_BIN:-}
+if [ -z "$server" ]; then
+  cargo build --release --quiet -p palisade-server --example gateway_bench
+  server="$target/release/examples/gateway_bench"
+fi
+echo "server: $server"
 (cd bench/gwload && cargo build --release --quiet)
 
 work=$(mktemp -d)
@@ -23,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -m 0700 "$work/d"
 # The access log goes to a file, as in production it goes somewhere.
-PALISADE_LOG_FORMAT=json "$target/release/examples/gateway_bench" "$work/d" >"$work/config.json" 2>"$work/server.log" &
+PALISADE_LOG_FORMAT=json "$server" "$work/d" >"$work/config.json" 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 1 120); do
   [ -s "$work/config.json" ] && break

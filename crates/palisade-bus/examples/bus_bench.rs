@@ -357,6 +357,32 @@ fn cpu_ticks(proc_dir: &Path) -> Res<u64> {
     Ok(u.parse::<u64>()? + s.parse::<u64>()?)
 }
 
+/// Read and write system calls the process at `proc_dir` has made so far
+/// (`syscr`, `syscw` of `io`). These count `read`/`write`/`readv`/`writev`,
+/// not `recv`/`send`: they cover nats-server's socket I/O (Go uses read and
+/// write) and our client's `writev` (async-nats writes vectored), not our
+/// client's socket reads (Rust's standard library uses `recv`).
+fn syscalls(proc_dir: &Path) -> Res<(u64, u64)> {
+    let io = std::fs::read_to_string(proc_dir.join("io"))?;
+    let field = |name: &str| -> Res<u64> {
+        let line = io
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or("no such field in io")?;
+        Ok(line.trim().parse::<u64>()?)
+    };
+    Ok((field("syscr:")?, field("syscw:")?))
+}
+
+/// Messages per system call, or 0 when there was none.
+fn per_call(msgs: usize, calls: u64) -> f64 {
+    if calls == 0 {
+        0.0
+    } else {
+        msgs as f64 / calls as f64
+    }
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
 const TICKS_PER_S: f64 = 100.0;
 
@@ -404,9 +430,9 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
     // side's nats-server, summed over each side's rounds.
     let (mut tls_cpu, mut plain_cpu) = ((0u64, 0u64), (0u64, 0u64));
     println!(
-        "| round | side | msgs/s | MiB/s | sent | received | client CPU µs/msg | nats-server CPU µs/msg |"
+        "| round | side | msgs/s | MiB/s | sent | received | client CPU µs/msg | nats-server CPU µs/msg | msgs per client writev | msgs per nats-server read / write call |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (i, s) in order.iter().enumerate() {
         let (server, rates, sent, lost, cpu) = if s.name == "tls" {
             (
@@ -426,15 +452,17 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
             )
         };
         let (c0, s0) = (cpu_ticks(&me)?, cpu_ticks(server)?);
+        let (io_c0, io_s0) = (syscalls(&me)?, syscalls(server)?);
         let r = round(s, n, &body, tenant_uid).await?;
         let (dc, ds) = (cpu_ticks(&me)? - c0, cpu_ticks(server)? - s0);
+        let (io_c1, io_s1) = (syscalls(&me)?, syscalls(server)?);
         cpu.0 += dc;
         cpu.1 += ds;
         *sent += r.sent;
         *lost += r.sent - r.received;
         rates.push(r.rate);
         println!(
-            "| {} | {} | {:.0} | {:.1} | {} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {:.0} | {:.1} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} |",
             i + 1,
             s.name,
             r.rate,
@@ -442,7 +470,10 @@ async fn throughput(n: usize, rounds: usize) -> Res<()> {
             r.sent,
             r.received,
             us_per_msg(dc, r.sent),
-            us_per_msg(ds, r.sent)
+            us_per_msg(ds, r.sent),
+            per_call(r.sent, io_c1.1 - io_c0.1),
+            per_call(r.sent, io_s1.0 - io_s0.0),
+            per_call(r.sent, io_s1.1 - io_s0.1),
         );
     }
     let (mt, mp) = (median(&mut tls_rates), median(&mut plain_rates));
