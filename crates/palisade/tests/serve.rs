@@ -668,3 +668,87 @@ fn admin_user_lifecycle_from_the_cli() {
         out.stderr
     );
 }
+
+/// `palisade admin` run as another process against the database of a
+/// running server takes effect on that server's very next request, even
+/// right after the same token was accepted many times (the server keeps
+/// what it read per thread while the database does not change).
+#[test]
+fn admin_cli_changes_apply_to_a_running_server_on_the_next_request() {
+    const GOOD: &str = "lantern orchard quietly 7 rivers";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, &[]).unwrap();
+    let c = client(&dir.join("tls/ca.pem"), server.port);
+    let admin = |args: &[&str]| {
+        let out = run(palisade()
+            .args(["admin", "user"])
+            .args(args)
+            .args(["--tenant", "system", "--email", "admin@localhost"])
+            .arg("--data-dir")
+            .arg(&dir));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    };
+    let me = |token: String| {
+        let c = c.clone();
+        async move {
+            let a = c
+                .raw(palisade_client::Method::GET, "/v1/me", Some(&token), None)
+                .await
+                .unwrap();
+            let code = serde_json::from_slice::<serde_json::Value>(&a.body)
+                .ok()
+                .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+            (a.status, code)
+        }
+    };
+    rt().block_on(async {
+        let otp = std::fs::read_to_string(dir.join("initial-admin-password")).unwrap();
+        c.change_password("system", "admin@localhost", otp.trim(), GOOD)
+            .await
+            .unwrap();
+        let login = || async {
+            c.login("system", "admin@localhost", GOOD)
+                .await
+                .unwrap()
+                .body
+                .access_token
+                .unwrap()
+        };
+        // Accepted many times, concurrently, so every server thread has
+        // read the session.
+        let token = login().await;
+        for _ in 0..5 {
+            let mut batch = tokio::task::JoinSet::new();
+            for _ in 0..8 {
+                batch.spawn(me(token.clone()));
+            }
+            while let Some(answer) = batch.join_next().await {
+                assert_eq!(answer.unwrap(), (200, None));
+            }
+        }
+        admin(&["revoke-sessions"]);
+        for _ in 0..8 {
+            assert_eq!(
+                me(token.clone()).await,
+                (401, Some("session_revoked".to_owned()))
+            );
+        }
+        let token = login().await;
+        for _ in 0..16 {
+            assert_eq!(me(token.clone()).await.0, 200);
+        }
+        // Disabling ends the user's sessions too, and login is refused.
+        admin(&["disable"]);
+        for _ in 0..8 {
+            assert_eq!(
+                me(token.clone()).await,
+                (401, Some("session_revoked".to_owned()))
+            );
+        }
+        assert!(c.login("system", "admin@localhost", GOOD).await.is_err());
+        admin(&["enable"]);
+        let token = login().await;
+        assert_eq!(me(token).await, (200, None));
+    });
+}
