@@ -37,7 +37,7 @@ use crate::cols::Cols;
 use crate::{Result, StoreError};
 
 /// Most results a thread keeps per database; past it the thread starts over.
-pub(crate) const KEPT_RESULTS: usize = 4096;
+const KEPT_RESULTS: usize = 4096;
 
 /// Longest wait for a busy database before falling back.
 pub(crate) const BUSY_TIMEOUT_MS: u64 = 20;
@@ -88,8 +88,10 @@ struct Local {
     conn: rusqlite::Connection,
     /// `data_version` when `kept` was last known to be current.
     version: Option<i64>,
-    /// Built results by (statement, tenant, row UID).
-    kept: HashMap<(&'static str, Uid, Uid), Box<dyn Any>>,
+    /// Built results by (statement's address, tenant, row UID): the
+    /// statements are statics, and hashing their text on every request
+    /// would cost more than the lookup.
+    kept: HashMap<(usize, Uid, Uid), Box<dyn Any>>,
 }
 
 thread_local! {
@@ -137,45 +139,34 @@ fn rows_of(
     Ok(out)
 }
 
-/// Runs `f` on this thread's connection to `path` (opened on first use).
-fn with_local<T>(
-    path: &Path,
-    f: impl FnOnce(&mut Local) -> std::result::Result<Result<T>, Busy>,
-) -> std::result::Result<Result<T>, Busy> {
-    CONNECTIONS.with(|cell| {
-        let mut map = cell.borrow_mut();
-        let local = match map.get_mut(path) {
-            Some(l) => l,
-            None => match open(path) {
-                Ok(conn) => map.entry(path.to_owned()).or_insert(Local {
-                    conn,
-                    version: None,
-                    kept: HashMap::new(),
-                }),
-                Err(e) => {
-                    return Ok(Err(StoreError::LocalRead(format!(
-                        "opening the database: {e}"
-                    ))));
-                }
-            },
-        };
-        f(local)
-    })
+/// Why an in-place read gave no result.
+enum Failed {
+    /// Busy: fall back to sqlx.
+    Busy,
+    /// Any other failure, reported as it is.
+    Store(StoreError),
 }
 
-/// Sorts a SQLite error into busy (fall back) or a store error.
-fn outcome<T>(r: rusqlite::Result<T>) -> std::result::Result<Result<T>, Busy> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) if is_busy(&e) => Err(Busy),
-        Err(e) => Ok(Err(StoreError::LocalRead(e.to_string()))),
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_busy(&e) {
+            Failed::Busy
+        } else {
+            Failed::Store(StoreError::LocalRead(e.to_string()))
+        }
     }
 }
 
-/// Runs `sql` with the parameters `tenant` and `uid` on this thread's
-/// connection to `path` and builds its result with `build`, or returns the
-/// result built before if the database has not changed since;
-/// `Err(Busy)` when the database is busy.
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Failed::Store(e)
+    }
+}
+
+/// Runs `sql` (a static) with the parameters `tenant` and `uid` on this
+/// thread's connection to `path` (opened on first use) and builds its result
+/// with `build`, or returns the result built before if the database has not
+/// changed since; `Err(Busy)` when the database is busy.
 pub(crate) fn query_kept<T: Clone + 'static>(
     path: &Path,
     sql: &'static str,
@@ -183,35 +174,41 @@ pub(crate) fn query_kept<T: Clone + 'static>(
     uid: Uid,
     build: fn(&[OwnedRow]) -> Result<T>,
 ) -> std::result::Result<Result<T>, Busy> {
-    with_local(path, |local| {
-        let version = match outcome(
-            local
-                .conn
-                .prepare_cached("PRAGMA data_version")
-                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0))),
-        )? {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
+    let run = |map: &mut HashMap<PathBuf, Local>| -> std::result::Result<T, Failed> {
+        let local = match map.get_mut(path) {
+            Some(l) => l,
+            None => {
+                let conn = open(path)
+                    .map_err(|e| StoreError::LocalRead(format!("opening the database: {e}")))?;
+                map.entry(path.to_owned()).or_insert(Local {
+                    conn,
+                    version: None,
+                    kept: HashMap::new(),
+                })
+            }
         };
+        let version = local
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get::<_, i64>(0))?;
         if local.version != Some(version) || local.kept.len() >= KEPT_RESULTS {
             local.kept.clear();
             local.version = Some(version);
         }
-        let key = (sql, tenant, uid);
+        let key = (sql.as_ptr() as usize, tenant, uid);
         if let Some(hit) = local.kept.get(&key).and_then(|v| v.downcast_ref::<T>()) {
-            return Ok(Ok(hit.clone()));
+            return Ok(hit.clone());
         }
-        let (t, u) = (tenant.to_string(), uid.to_string());
-        let rows = match outcome(rows_of(&local.conn, sql, &[&t, &u]))? {
-            Ok(rows) => rows,
-            Err(e) => return Ok(Err(e)),
-        };
-        let built = build(&rows);
-        if let Ok(v) = &built {
-            local.kept.insert(key, Box::new(v.clone()));
-        }
+        let rows = rows_of(&local.conn, sql, &[&tenant.to_string(), &uid.to_string()])?;
+        let built = build(&rows)?;
+        local.kept.insert(key, Box::new(built.clone()));
         Ok(built)
-    })
+    };
+    match CONNECTIONS.with(|cell| run(&mut cell.borrow_mut())) {
+        Ok(v) => Ok(Ok(v)),
+        Err(Failed::Busy) => Err(Busy),
+        Err(Failed::Store(e)) => Ok(Err(e)),
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +217,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static BUILT: AtomicUsize = AtomicUsize::new(0);
-    const SQL: &str = "SELECT v FROM t WHERE tenant = $1 AND uid = $2";
+    /// A static, as the store's statements are (kept results are keyed by
+    /// the statement's address).
+    static SQL: &str = "SELECT v FROM t WHERE tenant = $1 AND uid = $2";
 
     fn value_of(rows: &[OwnedRow]) -> Result<String> {
         BUILT.fetch_add(1, Ordering::SeqCst);
