@@ -330,9 +330,14 @@ pub enum JobKindName {
     HardenScan,
 }
 
-/// `POST /v1/projects/{projectUid}/clusters/{clusterUid}/jobs`.
+/// `POST /v1/projects/{projectUid}/clusters/{clusterUid}/jobs`: a `ping`
+/// takes no profile (absent or `null`), a `harden-scan` needs one.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["kind"], "properties": {"kind": {"const": "ping"}, "profile": {"type": "null"}}},
+    {"required": ["kind", "profile"], "properties": {"kind": {"const": "harden-scan"}, "profile": {"type": "string"}}}
+]))]
 pub struct CreateJobRequest {
     /// What to run.
     pub kind: JobKindName,

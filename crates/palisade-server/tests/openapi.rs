@@ -173,6 +173,23 @@ fn field_bounds_are_the_validators_bounds() {
     // The permission catalogue is closed.
     let perms = s["Permission"]["enum"].as_array().unwrap();
     assert_eq!(perms.len(), palisade_core::rbac::Permission::ALL.len());
+    // A job's profile goes with its kind, as the handler enforces: a ping
+    // takes none (absent or null), a harden-scan needs one.
+    let job = &s["CreateJobRequest"];
+    assert_eq!(job["additionalProperties"], false);
+    assert_eq!(job["properties"]["profile"]["maxLength"], 64);
+    assert_eq!(job["properties"]["profile"]["pattern"], "^[a-z0-9_-]+$");
+    let shapes = job["oneOf"].as_array().unwrap();
+    assert_eq!(shapes.len(), 2);
+    assert_eq!(shapes[0]["properties"]["kind"]["const"], "ping");
+    assert_eq!(shapes[0]["required"], serde_json::json!(["kind"]));
+    assert_eq!(shapes[0]["properties"]["profile"]["type"], "null");
+    assert_eq!(shapes[1]["properties"]["kind"]["const"], "harden-scan");
+    assert_eq!(
+        shapes[1]["required"],
+        serde_json::json!(["kind", "profile"])
+    );
+    assert_eq!(shapes[1]["properties"]["profile"]["type"], "string");
     // Credentials are write-only.
     assert_eq!(
         s["CreateCloudAccountRequest"]["properties"]["credentials"]["writeOnly"],

@@ -1105,6 +1105,7 @@ async fn bus_routes_check_their_input_before_the_bus() {
     // Well-formed: the server has no bus.
     for body in [
         json!({"kind": "ping"}),
+        json!({"kind": "ping", "profile": null}),
         json!({"kind": "harden-scan", "profile": "cis-level_1"}),
     ] {
         let r = post(c, &admin, &jobs, body.clone()).await;
