@@ -33,8 +33,10 @@ use palisade_store::{NewCluster, Store};
 #[tokio::main]
 async fn main() {
     palisade_server::install_crypto_provider();
-    // The access log, as `palisade serve` writes it (JSON lines on stderr).
-    palisade_server::logging::install(true, "info", std::io::stderr);
+    // The access log, as `palisade serve` writes it (JSON lines on stderr);
+    // GATEWAY_BENCH_LOG=warn leaves it out, to measure what it costs.
+    let filter = std::env::var("GATEWAY_BENCH_LOG").unwrap_or_else(|_| "info".into());
+    palisade_server::logging::install(true, &filter, std::io::stderr);
     let dir = std::env::args()
         .nth(1)
         .expect("usage: gateway_bench DATA_DIR");
