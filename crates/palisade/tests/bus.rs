@@ -639,7 +639,19 @@ fn three_real_processes() {
         // Deleting a whole tenant revokes its account on the running
         // nats-server (a tombstone push): credentials that connected a
         // moment before are refused, and the other tenant's still work.
+        // Palisade's own connection as the tenant's server user, which the
+        // tombstone cuts off, ends too instead of retrying for ever.
+        let tenant_connections = async || {
+            call(&c, &root, Method::GET, "/readyz", None).await["bus"]["tenantConnections"]
+                .as_u64()
+                .unwrap()
+        };
+        let conns_before = tenant_connections().await;
         let d = tenant(&c, &root, "umbrella").await;
+        wait_for("a server connection for the new tenant", logs, async || {
+            (tenant_connections().await == conns_before + 1).then_some(())
+        })
+        .await;
         let d_creds = credentials(&c, &d, &tmp.path().join("d.creds")).await;
         secrets.push(d_creds.clone());
         try_connect(&d_creds, &url, &ca, d.cluster_uid())
@@ -653,6 +665,12 @@ fn three_real_processes() {
             &url,
             &ca,
             d.cluster_uid(),
+        )
+        .await;
+        wait_for(
+            "the deleted tenant's server connection to end",
+            logs,
+            async || (tenant_connections().await == conns_before).then_some(()),
         )
         .await;
         try_connect(&a_creds2, &url, &ca, a.cluster_uid())

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::{Client, Event};
@@ -42,6 +42,10 @@ const RESEND_AFTER_MS: i64 = 10_000;
 const MAX_BACKOFF_MS: i64 = 60_000;
 /// At most one log line per tenant this often for refused agent messages.
 const REFUSAL_LOG_EVERY_MS: i64 = 1_000;
+/// Reconnect attempts of a tenant connection before its client gives up
+/// (about 32 s of back-off); the runtime then opens a new one if the tenant
+/// is still live and the bus is up.
+const TENANT_RECONNECTS: usize = 8;
 
 /// Starts the runtime in the background; an agent silent for longer than
 /// `heartbeat_timeout_ms` is disconnected, and its next heartbeat is a new
@@ -72,11 +76,52 @@ struct TenantConn {
     creds: SharedCredentials,
     renew_at: i64,
     task: tokio::task::JoinHandle<()>,
+    life: Arc<ConnLife>,
 }
 
 impl Drop for TenantConn {
     fn drop(&mut self) {
+        // The client library keeps reconnecting while any attempt is left,
+        // even with every handle dropped (a deleted tenant's account then
+        // refuses each attempt): spend what is left without waiting.
+        self.life.closed.store(true, Ordering::Relaxed);
         self.task.abort();
+    }
+}
+
+/// Shared by a tenant connection's entry and its client library: whether
+/// Palisade still wants the connection, and the count of open tenant
+/// connections, kept until the library lets go of its connection.
+struct ConnLife {
+    closed: AtomicBool,
+    bus: Arc<Bus>,
+}
+
+impl ConnLife {
+    fn new(bus: &Arc<Bus>) -> Arc<Self> {
+        bus.stats.tenant_connections.fetch_add(1, Ordering::Relaxed);
+        Arc::new(ConnLife {
+            closed: AtomicBool::new(false),
+            bus: Arc::clone(bus),
+        })
+    }
+
+    /// The wait before reconnect attempt `attempts`: none once closed.
+    fn reconnect_delay(&self, attempts: usize) -> Duration {
+        if self.closed.load(Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            palisade_bus::client::reconnect_delay(attempts)
+        }
+    }
+}
+
+impl Drop for ConnLife {
+    fn drop(&mut self) {
+        self.bus
+            .stats
+            .tenant_connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -338,8 +383,17 @@ impl Runtime {
                 return;
             }
         };
+        // While the system connection is down, so is the bus for tenants:
+        // their connections are opened again once it is back.
+        if !self.bus.is_connected() {
+            return;
+        }
+        let life = ConnLife::new(&self.bus);
+        let delays = Arc::clone(&life);
         let opts = connect_options(creds.clone(), &self.ca, subjects::SERVER_INBOX_PREFIX)
-            .event_callback(event_callback(Arc::clone(&self.bus), "tenant", false));
+            .event_callback(event_callback(Arc::clone(&self.bus), "tenant", false))
+            .max_reconnects(TENANT_RECONNECTS)
+            .reconnect_delay_callback(move |attempts| delays.reconnect_delay(attempts));
         let client = match opts.connect(self.bus.config.url.as_str()).await {
             Ok(c) => c,
             Err(e) => {
@@ -372,6 +426,7 @@ impl Runtime {
                 creds,
                 renew_at: now + OWN_TTL_S / 2,
                 task,
+                life,
             },
         );
     }
