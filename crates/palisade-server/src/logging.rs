@@ -57,11 +57,25 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = Line::default();
+        let mut line = Line {
+            buf: Vec::with_capacity(LINE_CAPACITY),
+        };
         let now = time::OffsetDateTime::now_utc();
-        match now.format(&time::format_description::well_known::Rfc3339) {
-            Ok(t) => line.entry("timestamp", &t),
-            Err(_) => line.entry("timestamp", &now.unix_timestamp()),
+        line.key("timestamp");
+        // RFC 3339 text needs no JSON escaping; written in place.
+        line.buf.push(b'"');
+        let mark = line.buf.len();
+        if now
+            .format_into(
+                &mut line.buf,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok()
+        {
+            line.buf.push(b'"');
+        } else {
+            line.buf.truncate(mark - 1);
+            let _ = serde_json::to_writer(&mut line.buf, &now.unix_timestamp());
         }
         line.entry("level", event.metadata().level().as_str());
         event.record(&mut line);
@@ -78,19 +92,37 @@ where
     }
 }
 
+/// Room for a typical line (an access-log line is about 400 bytes).
+const LINE_CAPACITY: usize = 512;
+
 /// One JSON object being built: `{"k":v,"k":v`.
-#[derive(Default)]
 struct Line {
     buf: Vec<u8>,
 }
 
 impl Line {
-    fn entry<V: Serialize + ?Sized>(&mut self, key: &str, value: &V) {
+    /// Starts the next member: `{"key":` or `,"key":`.
+    fn key(&mut self, key: &str) {
         self.buf.push(if self.buf.is_empty() { b'{' } else { b',' });
+        // Field names are identifiers (`a_b`, `a.b`): no escaping needed;
+        // anything else goes through the serializer.
+        if key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        {
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(key.as_bytes());
+            self.buf.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut self.buf, key);
+        }
+        self.buf.push(b':');
+    }
+
+    fn entry<V: Serialize + ?Sized>(&mut self, key: &str, value: &V) {
         // Writing to a Vec cannot fail; a value that cannot be serialized
         // (a non-finite float) is written as null.
-        let _ = serde_json::to_writer(&mut self.buf, key);
-        self.buf.push(b':');
+        self.key(key);
         let mark = self.buf.len();
         if serde_json::to_writer(&mut self.buf, value).is_err() {
             self.buf.truncate(mark);
@@ -189,6 +221,17 @@ mod tests {
             "{ts}"
         );
         assert!(l.get("spans").is_none());
+    }
+
+    #[test]
+    fn keys_other_than_identifiers_are_escaped() {
+        let mut line = Line { buf: Vec::new() };
+        line.entry("plain_key.x", &1);
+        line.entry("quote\"and\nnewline", &2);
+        line.buf.push(b'}');
+        let v: serde_json::Value = serde_json::from_slice(&line.buf).unwrap();
+        assert_eq!(v["plain_key.x"], 1);
+        assert_eq!(v["quote\"and\nnewline"], 2);
     }
 
     #[test]
