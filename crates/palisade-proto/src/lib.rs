@@ -50,9 +50,6 @@ pub struct BusHealth {
     pub slow_consumers: u64,
     /// Agent messages refused since start.
     pub refused_messages: u64,
-    /// Palisade's open connections as a tenant's server user (one per live
-    /// tenant while the bus is up), connected or reconnecting.
-    pub tenant_connections: u64,
 }
 
 /// Stable error codes.

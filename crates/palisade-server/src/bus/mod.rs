@@ -68,9 +68,6 @@ pub struct BusStats {
     pub refused_messages: AtomicU64,
     /// Whether the system connection is up.
     pub connected: AtomicBool,
-    /// Tenant connections (Palisade's server user per tenant) whose client
-    /// is open, connected or reconnecting.
-    pub tenant_connections: AtomicU64,
 }
 
 /// The bus as the HTTP side sees it. Cheap to share.

@@ -90,19 +90,18 @@ impl Drop for TenantConn {
 }
 
 /// Shared by a tenant connection's entry and its client library: whether
-/// Palisade still wants the connection, and the count of open tenant
-/// connections, kept until the library lets go of its connection.
+/// Palisade still wants the connection. Dropped when both let go, which
+/// the log records (`bus: tenant connection closed`).
 struct ConnLife {
     closed: AtomicBool,
-    bus: Arc<Bus>,
+    tenant: Uid,
 }
 
 impl ConnLife {
-    fn new(bus: &Arc<Bus>) -> Arc<Self> {
-        bus.stats.tenant_connections.fetch_add(1, Ordering::Relaxed);
+    fn new(tenant: Uid) -> Arc<Self> {
         Arc::new(ConnLife {
             closed: AtomicBool::new(false),
-            bus: Arc::clone(bus),
+            tenant,
         })
     }
 
@@ -118,10 +117,7 @@ impl ConnLife {
 
 impl Drop for ConnLife {
     fn drop(&mut self) {
-        self.bus
-            .stats
-            .tenant_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        tracing::info!(tenant = %self.tenant, "bus: tenant connection closed");
     }
 }
 
@@ -388,7 +384,7 @@ impl Runtime {
         if !self.bus.is_connected() {
             return;
         }
-        let life = ConnLife::new(&self.bus);
+        let life = ConnLife::new(tenant);
         let delays = Arc::clone(&life);
         let opts = connect_options(creds.clone(), &self.ca, subjects::SERVER_INBOX_PREFIX)
             .event_callback(event_callback(Arc::clone(&self.bus), "tenant", false))
@@ -429,6 +425,7 @@ impl Runtime {
                 life,
             },
         );
+        tracing::info!(%tenant, "bus: tenant connection opened");
     }
 
     async fn send_jobs(&self, tenant: Uid) {

@@ -32,7 +32,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
                     push_failures: n(&b.stats.push_failures),
                     slow_consumers: n(&b.stats.slow_consumers),
                     refused_messages: n(&b.stats.refused_messages),
-                    tenant_connections: n(&b.stats.tenant_connections),
                 }
             }),
         })),
