@@ -88,11 +88,15 @@ struct Local {
     conn: rusqlite::Connection,
     /// `data_version` when `kept` was last known to be current.
     version: Option<i64>,
-    /// Built results by (statement's address, tenant, row UID): the
-    /// statements are statics, and hashing their text on every request
-    /// would cost more than the lookup.
-    kept: HashMap<(usize, Uid, Uid), Box<dyn Any>>,
+    /// Built results by (statement's address and length, tenant, row UID):
+    /// the statements are statics, and hashing their text on every request
+    /// would cost more than the lookup. The length keeps apart two
+    /// statements that start at one address (one a prefix of the other).
+    kept: HashMap<KeptKey, Box<dyn Any>>,
 }
+
+/// Statement address, statement length, tenant, row UID.
+type KeptKey = (usize, usize, Uid, Uid);
 
 thread_local! {
     static CONNECTIONS: RefCell<HashMap<PathBuf, Local>> = RefCell::new(HashMap::new());
@@ -195,7 +199,7 @@ pub(crate) fn query_kept<T: Clone + 'static>(
             local.kept.clear();
             local.version = Some(version);
         }
-        let key = (sql.as_ptr() as usize, tenant, uid);
+        let key: KeptKey = (sql.as_ptr() as usize, sql.len(), tenant, uid);
         if let Some(hit) = local.kept.get(&key).and_then(|v| v.downcast_ref::<T>()) {
             return Ok(hit.clone());
         }

@@ -365,6 +365,11 @@ impl Runtime {
             }
             self.tenants.remove(&tenant);
         }
+        // While the system connection is down, so is the bus for tenants:
+        // their connections are opened again once it is back.
+        if !self.bus.is_connected() {
+            return;
+        }
         let keys = match self.bus.tenant_keys(tenant, a.signing_version) {
             Ok(k) => k,
             Err(e) => {
@@ -379,11 +384,6 @@ impl Runtime {
                 return;
             }
         };
-        // While the system connection is down, so is the bus for tenants:
-        // their connections are opened again once it is back.
-        if !self.bus.is_connected() {
-            return;
-        }
         let life = ConnLife::new(tenant);
         let delays = Arc::clone(&life);
         let opts = connect_options(creds.clone(), &self.ca, subjects::SERVER_INBOX_PREFIX)
