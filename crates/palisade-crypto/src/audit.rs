@@ -5,11 +5,17 @@
 //! - Event *n* has `hash_n = SHA-256("palisade-audit-chain-v1" ‖ hash_{n-1} ‖
 //!   canonical(event_n))`; editing, removing or reordering an event breaks
 //!   every later link.
-//! - A signed statement says "the log of tenant T at installation I holds
-//!   `seq` events ending in `hash`, as of time `at`", signed with the
-//!   installation's audit key (Ed25519). The store keeps one for the head of
-//!   each log (re-signed on every append, so cutting events off the end is
-//!   detected) and issues checkpoints at intervals.
+//! - A log may be split into `lanes` interleaved chains, so that writers of
+//!   one tenant do not wait for each other: lane *L* of *N* holds the events
+//!   numbered *L*+1, *L*+1+*N*, *L*+1+2*N*…, each linked to the one *N*
+//!   before it, starting from the lane's own genesis value.
+//! - A signed statement says "lane L of the log of tenant T at installation
+//!   I, which has N lanes, ends at event `seq` whose hash is `hash`, as of
+//!   time `at`", signed with the installation's audit key (Ed25519). The
+//!   store keeps one for the head of each lane (re-signed on every append,
+//!   so cutting events off the end is detected) and issues checkpoints at
+//!   intervals. A log of one lane signs the original (v1) statement, so
+//!   logs written before lanes existed verify unchanged.
 //!
 //! Nothing here touches a database.
 
@@ -24,11 +30,23 @@ use crate::{CryptoError, Keyring};
 /// A SHA-256 value of the chain.
 pub type ChainHash = [u8; 32];
 
-/// The value a tenant's log starts from.
+/// The value a tenant's log (its lane 0) starts from.
 pub fn genesis(tenant: Uid) -> ChainHash {
     let mut h = Sha256::new();
     h.update(b"palisade-audit-genesis-v1");
     h.update(tenant.to_string().as_bytes());
+    h.finalize().into()
+}
+
+/// The value lane `lane` of a tenant's log starts from (lane 0: [`genesis`]).
+pub fn lane_genesis(tenant: Uid, lane: u32) -> ChainHash {
+    if lane == 0 {
+        return genesis(tenant);
+    }
+    let mut h = Sha256::new();
+    h.update(b"palisade-audit-lane-genesis-v1");
+    h.update(tenant.to_string().as_bytes());
+    h.update(lane.to_be_bytes());
     h.finalize().into()
 }
 
@@ -53,12 +71,15 @@ pub fn from_hex(text: &str) -> Option<ChainHash> {
     bytes.try_into().ok()
 }
 
-/// A signed statement about a log: it holds `seq` events ending in `hash`.
+/// A signed statement about a lane of a log: it ends at event `seq`, whose
+/// hash is `hash` (the lane is the one `seq` falls in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogStatement {
     /// Tenant of the log.
     pub tenant: Uid,
-    /// Number of the last event (0: empty).
+    /// How many lanes the log has (1: one chain).
+    pub lanes: u32,
+    /// Number of the lane's last event (empty: the lane's number + 1 − `lanes`).
     pub seq: i64,
     /// Hash of the last event (genesis when empty).
     pub hash: ChainHash,
@@ -68,10 +89,17 @@ pub struct LogStatement {
 
 impl LogStatement {
     fn message(&self, installation: Uid) -> Vec<u8> {
-        let mut m = Vec::with_capacity(96);
-        m.extend_from_slice(b"palisade-audit-statement-v1");
+        let mut m = Vec::with_capacity(100);
+        if self.lanes <= 1 {
+            m.extend_from_slice(b"palisade-audit-statement-v1");
+        } else {
+            m.extend_from_slice(b"palisade-audit-statement-v2");
+        }
         m.extend_from_slice(installation.to_string().as_bytes());
         m.extend_from_slice(self.tenant.to_string().as_bytes());
+        if self.lanes > 1 {
+            m.extend_from_slice(&self.lanes.to_be_bytes());
+        }
         m.extend_from_slice(&self.seq.to_be_bytes());
         m.extend_from_slice(&self.hash);
         m.extend_from_slice(&self.at.to_be_bytes());
@@ -191,6 +219,12 @@ mod tests {
         assert_eq!(from_hex(&to_hex(&a)), Some(a));
         assert_eq!(from_hex("zz"), None);
         assert_eq!(from_hex("00"), None);
+        // Lanes start apart, and lane 0 where a log of one lane starts.
+        let t = Uid::from_u64(1);
+        assert_eq!(lane_genesis(t, 0), g);
+        assert_ne!(lane_genesis(t, 1), g);
+        assert_ne!(lane_genesis(t, 1), lane_genesis(t, 2));
+        assert_ne!(lane_genesis(t, 1), lane_genesis(Uid::from_u64(2), 1));
     }
 
     #[test]
@@ -199,6 +233,7 @@ mod tests {
         let signer = AuditSigner::from_keyring(&keyring).unwrap();
         let s = LogStatement {
             tenant: Uid::from_u64(7),
+            lanes: 1,
             seq: 42,
             hash: genesis(Uid::from_u64(7)),
             at: 1_700_000_000_000,
@@ -213,6 +248,7 @@ mod tests {
                 ..s
             },
             LogStatement { at: s.at + 1, ..s },
+            LogStatement { lanes: 4, ..s },
             LogStatement {
                 hash: link(&s.hash, b"x"),
                 ..s
@@ -228,6 +264,13 @@ mod tests {
         assert!(v.verify_archive(&digest, &seal));
         assert!(!v.verify_archive(&[8u8; 32], &seal));
         assert!(!v.verify_archive(&digest, &sig));
+        // A statement about a log of several lanes is its own: the count is
+        // signed, and neither form verifies as the other.
+        let laned = LogStatement { lanes: 4, ..s };
+        let laned_sig = signer.sign(&laned);
+        assert!(v.verify(&laned, &laned_sig));
+        assert!(!v.verify(&LogStatement { lanes: 8, ..s }, &laned_sig));
+        assert!(!v.verify(&s, &laned_sig));
         // Another installation's key does not verify it.
         let other = AuditSigner::from_keyring(&Keyring::generate().unwrap()).unwrap();
         assert!(!other.verifier().verify(&s, &sig));

@@ -14,7 +14,9 @@ pub struct AuditEventView {
     /// The tenant whose log holds it.
     #[schemars(with = "palisade_core::Uid")]
     pub tenant_uid: String,
-    /// Position in that log (1, 2, 3…).
+    /// Position in that log (1, 2, 3…): unique in the log and in commit
+    /// order within its lane (a log of N lanes interleaves N chains; lane L
+    /// holds L+1, L+1+N, …).
     pub seq: i64,
     /// When (ms since the epoch).
     pub at: i64,

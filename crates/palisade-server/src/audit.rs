@@ -289,6 +289,10 @@ pub struct ArchiveHeader {
     pub installation_uid: String,
     /// Tenant of the log.
     pub tenant_uid: String,
+    /// Lanes of the log (1: one chain, left out of the line). An archive
+    /// holds events of one lane, each `lanes` after the one before.
+    #[serde(default = "one_lane", skip_serializing_if = "is_one_lane")]
+    pub lanes: u32,
     /// First event's number.
     pub from_seq: i64,
     /// Last event's number.
@@ -299,6 +303,14 @@ pub struct ArchiveHeader {
     pub last_hash: String,
     /// When the archive was written (ms).
     pub created_at: i64,
+}
+
+fn one_lane() -> u32 {
+    1
+}
+
+fn is_one_lane(lanes: &u32) -> bool {
+    *lanes == 1
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -323,6 +335,7 @@ pub fn write_archive(
     dir: &Path,
     signer: &AuditSigner,
     installation: Uid,
+    lanes: u32,
     events: &[AuditEvent],
     now: i64,
 ) -> Result<PathBuf, ServerError> {
@@ -338,6 +351,7 @@ pub fn write_archive(
         version: 1,
         installation_uid: installation.to_string(),
         tenant_uid: first.tenant_uid.to_string(),
+        lanes,
         from_seq: first.seq,
         to_seq: last.seq,
         prev_hash: first.prev_hash.clone(),
@@ -453,9 +467,13 @@ pub fn verify_archive(text: &str, verifier: &AuditVerifier) -> Result<ArchiveSum
     if header.format != "palisade-audit-archive" || header.version != 1 {
         return Err("unknown archive format".into());
     }
-    if header.from_seq < 1 || header.to_seq < header.from_seq {
+    if header.from_seq < 1
+        || header.to_seq < header.from_seq
+        || !(1..=palisade_store::MAX_LANES).contains(&header.lanes)
+    {
         return Err("the header's range of events is invalid".into());
     }
+    let stride = i64::from(header.lanes);
     let mut prev = chain::from_hex(&header.prev_hash)
         .ok_or_else(|| "the header's previous hash is malformed".to_owned())?;
     let mut expected = header.from_seq;
@@ -475,11 +493,11 @@ pub fn verify_archive(text: &str, verifier: &AuditVerifier) -> Result<ArchiveSum
         }
         prev = hash;
         expected = expected
-            .checked_add(1)
+            .checked_add(stride)
             .ok_or_else(|| "the archive's event numbers overflow".to_owned())?;
         count += 1;
     }
-    if expected - 1 != header.to_seq || chain::to_hex(&prev) != header.last_hash {
+    if expected - stride != header.to_seq || chain::to_hex(&prev) != header.last_hash {
         return Err("the archive's events do not end where its header says".into());
     }
     Ok(ArchiveSummary {
@@ -512,13 +530,21 @@ pub async fn retention_pass(
         return Ok(report);
     }
     let cutoff = now - i64::from(cfg.retention_days) * 86_400_000;
+    // Lane by lane: an archive holds a contiguous run of one lane's chain.
     for head in store.audit_heads().await? {
         let tenant = head.tenant_uid;
-        // Bounded: at most 100 archives per log and pass.
+        // Bounded: at most 100 archives per lane and pass.
         for _ in 0..100 {
-            let events = store.audit_expired(tenant, cutoff, ARCHIVE_BATCH).await?;
+            let events = store.audit_expired(&head, cutoff, ARCHIVE_BATCH).await?;
             let Some(last) = events.last() else { break };
-            let path = write_archive(&cfg.archive_dir, signer, installation, &events, now)?;
+            let path = write_archive(
+                &cfg.archive_dir,
+                signer,
+                installation,
+                head.lanes,
+                &events,
+                now,
+            )?;
             let mut tx = store.write(tenant).await?;
             let removed = tx.prune_audit(tenant, last.seq, &last.hash).await?;
             let name = path
@@ -632,7 +658,8 @@ mod tests {
         let (evs, keyring) = events(5);
         let signer = AuditSigner::from_keyring(&keyring).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 1).unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 1).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -695,6 +722,7 @@ mod tests {
             version: 1,
             installation_uid: keyring.installation_uid().to_string(),
             tenant_uid: evs[0].tenant_uid.to_string(),
+            lanes: 1,
             from_seq: i64::MAX,
             to_seq: i64::MAX,
             prev_hash: chain::to_hex(&genesis),
@@ -715,10 +743,56 @@ mod tests {
         // The helper seals what write_archive would have written.
         let (evs, _) = events(3);
         let dir = tempfile::tempdir().unwrap();
-        let path = write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 7).unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 7).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         let h: ArchiveHeader = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(sealed(&signer, &h, &evs), text);
+    }
+
+    /// An archive of one lane of a log of four: events 2, 6, 10 chained
+    /// from the lane's genesis. It verifies as written; the same events
+    /// under a one-lane header do not.
+    #[test]
+    fn archives_of_a_lane_step_by_the_lane_count() {
+        let (mut evs, keyring) = events(3);
+        let tenant = evs[0].tenant_uid;
+        let mut prev = chain::lane_genesis(tenant, 1);
+        for (i, e) in evs.iter_mut().enumerate() {
+            e.seq = 2 + 4 * i as i64;
+            e.prev_hash = chain::to_hex(&prev);
+            prev = chain::link(&prev, &e.canonical_bytes());
+            e.hash = chain::to_hex(&prev);
+        }
+        let signer = AuditSigner::from_keyring(&keyring).unwrap();
+        let v = signer.verifier();
+        let dir = tempfile::tempdir().unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 4, &evs, 1).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let summary = verify_archive(&text, &v).unwrap();
+        assert_eq!(
+            (
+                summary.header.lanes,
+                summary.header.from_seq,
+                summary.header.to_seq,
+                summary.events
+            ),
+            (4, 2, 10, 3)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 1).unwrap();
+        let err = verify_archive(&std::fs::read_to_string(&path).unwrap(), &v).unwrap_err();
+        assert!(err.contains("missing or out of place"), "{err}");
+        // A one-lane archive's header line does not name its lanes, as
+        // before lanes existed.
+        let (evs, _) = events(2);
+        let dir = tempfile::tempdir().unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 1).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.lines().next().unwrap().contains("lanes"), "{text}");
     }
 
     /// Every bit of a sealed archive, flipped alone, and every byte turned
@@ -729,7 +803,8 @@ mod tests {
         let signer = AuditSigner::from_keyring(&keyring).unwrap();
         let v = signer.verifier();
         let dir = tempfile::tempdir().unwrap();
-        let path = write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 1).unwrap();
+        let path =
+            write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 1).unwrap();
         let original = std::fs::read(&path).unwrap();
         let mut tried = 0;
         for i in 0..original.len() {
@@ -778,7 +853,7 @@ mod tests {
                 let signer = AuditSigner::from_keyring(&keyring).unwrap();
                 let dir = tempfile::tempdir().unwrap();
                 let path =
-                    write_archive(dir.path(), &signer, keyring.installation_uid(), &evs, 1).unwrap();
+                    write_archive(dir.path(), &signer, keyring.installation_uid(), 1, &evs, 1).unwrap();
                 let mut bytes = std::fs::read(&path).unwrap();
                 let v = signer.verifier();
                 prop_assert!(verify_archive(std::str::from_utf8(&bytes).unwrap(), &v).is_ok());

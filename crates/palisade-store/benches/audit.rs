@@ -136,7 +136,11 @@ async fn throughput(store: &SqlStore, backend: &str, spread: bool) {
     let n_tenants = if spread { tasks } else { 1 };
     let mut tenants = Vec::new();
     for i in 0..n_tenants {
-        let name = format!("bench-{}-{i}", if spread { "spread" } else { "one" });
+        let name = format!(
+            "bench-{}-{}-{i}",
+            backend.replace(' ', "-"),
+            if spread { "spread" } else { "one" }
+        );
         tenants.push(store.create_tenant(&name).await.unwrap().uid);
     }
     let label = format!(
@@ -278,8 +282,12 @@ fn main() {
                     .unwrap();
                     println!("postgres: {setting} = {v}");
                 }
-                throughput(&pg, "postgres", false).await;
-                throughput(&pg, "postgres", true).await;
+                // Logs of one lane (as on SQLite, and as every log was
+                // before lanes) against the default for PostgreSQL.
+                throughput(&pg.clone().with_audit_lanes(1), "postgres, 1 lane", false).await;
+                let lanes = format!("postgres, {} lanes", palisade_store::POSTGRES_LANES);
+                throughput(&pg, &lanes, false).await;
+                throughput(&pg, &lanes, true).await;
                 let n = env_usize("PALISADE_BENCH_PG_VERIFY_EVENTS", 0);
                 if n > 0 {
                     verify_speed(&pg, "postgres", n).await;

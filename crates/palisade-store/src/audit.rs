@@ -18,7 +18,7 @@ use palisade_crypto::audit::{self as chain, AuditVerifier, ChainHash, LogStateme
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audithead::{Advanced, Head};
+use crate::audithead::{Advanced, Head, LaneLease};
 use crate::sql::{Scope, SqlStore, parse_uid};
 use crate::tx::SqlTx;
 use crate::{Result, StoreError};
@@ -27,6 +27,14 @@ use crate::{Result, StoreError};
 pub const CHECKPOINT_EVERY: i64 = 256;
 /// …and at least this often while events are written (ms).
 pub const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
+
+/// Lanes of the log of a tenant created on PostgreSQL: more than the
+/// transactions of one tenant that usually write at once, so that they do
+/// not queue on one head row (see `crate::audithead`). SQLite lets one
+/// writer in at a time, so its logs keep one lane.
+pub const POSTGRES_LANES: u32 = 8;
+/// Most lanes a log may have.
+pub const MAX_LANES: u32 = 64;
 
 /// UIDs tried for one event before giving up (a collision is rare).
 const UID_ATTEMPTS: usize = 8;
@@ -86,20 +94,24 @@ pub struct EventPage {
     pub next: Option<i64>,
 }
 
-/// The state of one tenant's log.
+/// The state of one lane of a tenant's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogHead {
     /// Tenant.
     pub tenant_uid: Uid,
-    /// Last event's number.
+    /// The lane (0 ≤ lane < lanes).
+    pub lane: u32,
+    /// How many lanes the log has.
+    pub lanes: u32,
+    /// The lane's last event's number ([`empty_seq`] when empty).
     pub seq: i64,
     /// Last event's hash (hex).
     pub hash: String,
     /// When the head was last signed (ms).
     pub at: i64,
-    /// Signature over (tenant, seq, hash, at).
+    /// Signature over (tenant, lanes, seq, hash, at).
     pub signature: String,
-    /// Last event removed by retention (0: none).
+    /// The lane's last event removed by retention ([`empty_seq`]: none).
     pub base_seq: i64,
     /// Its hash (genesis when none).
     pub base_hash: String,
@@ -112,6 +124,14 @@ pub enum LogProblem {
     /// The tenant exists but its log has no head: the log was removed.
     #[error("the log has no signed head: it was removed or never initialised")]
     HeadMissing,
+    /// A lane's head is missing.
+    #[error("the signed head of lane {lane} of the log's {lanes} is missing: it was removed")]
+    LaneHeadMissing {
+        /// The lane.
+        lane: u32,
+        /// Lanes the other heads sign.
+        lanes: u32,
+    },
     /// The head's signature does not verify.
     #[error("the signed head (#{seq}) has an invalid signature: the head was forged or altered")]
     HeadSignature {
@@ -154,15 +174,17 @@ pub enum LogProblem {
         /// The next event present, if any.
         next: Option<(i64, String)>,
     },
-    /// Events are missing at the end.
+    /// Events are missing at the end (of a lane).
     #[error(
-        "the log was truncated: it ends at #{last} but its signed head (or a checkpoint) says #{expected}; event #{} and later were removed", last + 1
+        "the log was truncated: it ends at #{last} but its signed head (or a checkpoint) says #{expected}; event #{removed} and later were removed"
     )]
     Truncated {
-        /// Last event present.
+        /// Last event present (in the lane).
         last: i64,
         /// Last event the signatures account for.
         expected: i64,
+        /// The first event missing.
+        removed: i64,
     },
     /// Events past the signed head (appended without the key).
     #[error(
@@ -198,6 +220,25 @@ pub enum LogProblem {
         /// Why.
         reason: String,
     },
+}
+
+impl LogProblem {
+    /// Where in the log the problem lies, to name the earliest of several.
+    fn position(&self) -> i64 {
+        match self {
+            LogProblem::HeadMissing | LogProblem::LaneHeadMissing { .. } => i64::MIN,
+            LogProblem::HeadSignature { seq }
+            | LogProblem::Modified { seq, .. }
+            | LogProblem::Reordered { seq, .. }
+            | LogProblem::Unlinked { seq, .. }
+            | LogProblem::Removed { seq, .. }
+            | LogProblem::Unsigned { seq, .. }
+            | LogProblem::HeadMismatch { seq, .. }
+            | LogProblem::Checkpoint { seq, .. }
+            | LogProblem::Unreadable { seq, .. } => *seq,
+            LogProblem::Truncated { removed, .. } => *removed,
+        }
+    }
 }
 
 /// What verifying one tenant's log found.
@@ -250,6 +291,30 @@ pub(crate) fn event_row(row: &AnyRow) -> Result<AuditEvent> {
         details: row.try_get("details")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+    })
+}
+
+/// The `seq` of lane `lane` of a log of `lanes` lanes while the lane is
+/// empty: one stride before its first event (`lane + 1`).
+pub fn empty_seq(lane: u32, lanes: u32) -> i64 {
+    i64::from(lane) + 1 - i64::from(lanes)
+}
+
+/// The lane event `seq` (1, 2, 3…) of a log of `lanes` lanes falls in.
+pub fn lane_of(seq: i64, lanes: u32) -> u32 {
+    let n = i64::from(lanes.max(1));
+    // rem_euclid of a positive modulus is in 0..n, which fits.
+    u32::try_from((seq - 1).rem_euclid(n)).unwrap_or(0)
+}
+
+/// A head row's `seq, hash, checkpoint_at`.
+fn head_of(tenant: Uid, row: &AnyRow) -> Result<Head> {
+    let hex: String = row.try_get(1)?;
+    Ok(Head {
+        seq: row.try_get(0)?,
+        hash: chain::from_hex(&hex)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit head of {tenant} is malformed")))?,
+        checkpoint_at: row.try_get(2)?,
     })
 }
 
@@ -308,38 +373,56 @@ impl SqlTx {
             prev_hash: String::new(),
             hash: String::new(),
         };
+        // The lane to append to: the one this transaction holds in the
+        // tenant's log, else one that no other transaction of this process
+        // holds, if any.
+        let (lane, lanes) = match self.lanes.iter().find(|l| l.tenant == tenant) {
+            Some(l) => (l.lane, l.lanes),
+            None => {
+                let l = self.lease_lane(tenant, now).await?;
+                let held = (l.lane, l.lanes);
+                self.lanes.push(l);
+                held
+            }
+        };
+        let stride = i64::from(lanes);
         // The head to chain onto: the one this process's last append left
         // (checked by the database in the same statement), else the
         // database's, read with its lock.
-        let (mut head, mut locked) = match self.store.audit_heads.get(tenant) {
+        let cache = &self.store.audit_heads;
+        let (mut head, mut locked) = match cache.get(tenant, lane) {
             Some(h) => (h, false),
-            None => (self.lock_head(tenant, now).await?, true),
+            None => (self.lock_head(tenant, lane).await?, true),
         };
         // What the head row must hold for the advance to apply: the head,
         // except after a UID collision, when this transaction already moved it.
         let mut expect = (head.seq, chain::to_hex(&head.hash));
         for _ in 0..UID_ATTEMPTS + 1 {
-            event.seq = head.seq + 1;
+            event.seq = head.seq + stride;
             event.prev_hash = chain::to_hex(&head.hash);
             event.uid = self.store.uids.next_uid()?;
             let hash = chain::link(&head.hash, &event.canonical_bytes());
             event.hash = chain::to_hex(&hash);
             let signature = self.store.audit_signer.sign(&LogStatement {
                 tenant,
+                lanes,
                 seq: event.seq,
                 hash,
                 at: now,
             });
-            let checkpoint = event.seq % CHECKPOINT_EVERY == 0
-                || now - head.checkpoint_at >= CHECKPOINT_INTERVAL_MS;
+            // Counted within the lane: its first, second… event.
+            let nth = (event.seq - 1) / stride + 1;
+            let checkpoint =
+                nth % CHECKPOINT_EVERY == 0 || now - head.checkpoint_at >= CHECKPOINT_INTERVAL_MS;
             let checkpoint_at = if checkpoint { now } else { head.checkpoint_at };
             match self
-                .advance_head(&event, expect.0, &expect.1, &signature, checkpoint_at)
+                .advance_head(lane, &event, expect.0, &expect.1, &signature, checkpoint_at)
                 .await?
             {
                 Advanced::Both => {
                     self.store.audit_heads.put(
                         tenant,
+                        lane,
                         Head {
                             seq: event.seq,
                             hash,
@@ -359,14 +442,14 @@ impl SqlTx {
                     locked = true;
                 }
                 Advanced::Neither if !locked => {
-                    self.store.audit_heads.forget(tenant);
-                    head = self.lock_head(tenant, now).await?;
+                    self.store.audit_heads.forget(tenant, lane);
+                    head = self.lock_head(tenant, lane).await?;
                     locked = true;
                     expect = (head.seq, chain::to_hex(&head.hash));
                 }
                 Advanced::Neither => {
                     return Err(StoreError::Corrupt(format!(
-                        "the audit head of {tenant} changed while this transaction held it"
+                        "the audit head of {tenant} (lane {lane}) changed while this transaction held it"
                     )));
                 }
             }
@@ -374,30 +457,91 @@ impl SqlTx {
         Err(StoreError::UidExhausted)
     }
 
-    /// Reads `tenant`'s log head and takes its row lock (PostgreSQL; on
-    /// SQLite the write lock is already held by `BEGIN IMMEDIATE`), creating
-    /// the head of a tenant created before the log existed.
-    async fn lock_head(&mut self, tenant: Uid, now: i64) -> Result<Head> {
+    /// Holds a lane of `tenant`'s log for this transaction, learning the
+    /// log's lanes from the database the first time (and creating the
+    /// one-lane head of a tenant created before the log existed).
+    async fn lease_lane(&mut self, tenant: Uid, now: i64) -> Result<LaneLease> {
+        if let Some(l) = self.store.audit_heads.lease(tenant) {
+            return Ok(l);
+        }
+        let rows = sqlx::query(
+            "SELECT lane, lanes, seq, hash, checkpoint_at FROM audit_heads WHERE tenant_uid = $1 ORDER BY lane",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let malformed =
+            || StoreError::Corrupt(format!("the audit heads of {tenant} are malformed"));
+        let mut heads = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let lane: i64 = r.try_get(0)?;
+            let lanes: i64 = r.try_get(1)?;
+            if lane != i as i64 || lanes != rows.len() as i64 || lanes > i64::from(MAX_LANES) {
+                return Err(malformed());
+            }
+            let hex: String = r.try_get(3)?;
+            heads.push(Head {
+                seq: r.try_get(2)?,
+                hash: chain::from_hex(&hex).ok_or_else(malformed)?,
+                checkpoint_at: r.try_get(4)?,
+            });
+        }
+        if heads.is_empty() {
+            heads.push(self.create_head(tenant, now).await?);
+        }
+        self.store.audit_heads.learn(tenant, heads);
+        self.store
+            .audit_heads
+            .lease(tenant)
+            .ok_or_else(|| StoreError::Corrupt(format!("the audit log of {tenant} has no lanes")))
+    }
+
+    /// Creates (or, if another transaction just did, takes the lock of) the
+    /// one-lane head of a tenant created before the log existed.
+    async fn create_head(&mut self, tenant: Uid, now: i64) -> Result<Head> {
         let genesis = chain::to_hex(&chain::genesis(tenant));
         let row = sqlx::query(
-            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
-             VALUES ($1, 0, $2, $3, '', 0, $2, 0) \
-             ON CONFLICT (tenant_uid) DO UPDATE SET tenant_uid = excluded.tenant_uid \
-             RETURNING seq, hash, checkpoint_at",
+            "INSERT INTO audit_heads (tenant_uid, lane, lanes, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
+             VALUES ($1, 0, 1, 0, $2, $3, '', 0, $2, 0) \
+             ON CONFLICT (tenant_uid, lane) DO UPDATE SET tenant_uid = excluded.tenant_uid \
+             RETURNING seq, hash, checkpoint_at, lanes",
         )
         .bind(tenant.to_string())
         .bind(genesis)
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await?;
-        let hex: String = row.try_get(1)?;
-        Ok(Head {
-            seq: row.try_get(0)?,
-            hash: chain::from_hex(&hex).ok_or_else(|| {
-                StoreError::Corrupt(format!("audit head of {tenant} is malformed"))
-            })?,
-            checkpoint_at: row.try_get(2)?,
-        })
+        let lanes: i64 = row.try_get(3)?;
+        if lanes != 1 {
+            self.store.audit_heads.forget_log(tenant);
+            return Err(StoreError::Corrupt(format!(
+                "the audit heads of {tenant} changed while this transaction read them"
+            )));
+        }
+        head_of(tenant, &row)
+    }
+
+    /// Reads the head of lane `lane` of `tenant`'s log and takes its row
+    /// lock (PostgreSQL; on SQLite the write lock is already held by `BEGIN
+    /// IMMEDIATE`).
+    async fn lock_head(&mut self, tenant: Uid, lane: u32) -> Result<Head> {
+        let row = sqlx::query(
+            "UPDATE audit_heads SET lane = lane WHERE tenant_uid = $1 AND lane = $2 \
+             RETURNING seq, hash, checkpoint_at",
+        )
+        .bind(tenant.to_string())
+        .bind(i64::from(lane))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row {
+            Some(row) => head_of(tenant, &row),
+            None => {
+                self.store.audit_heads.forget_log(tenant);
+                Err(StoreError::Corrupt(format!(
+                    "the audit head of {tenant} (lane {lane}) is missing"
+                )))
+            }
+        }
     }
 
     async fn insert_checkpoint(
@@ -422,64 +566,89 @@ impl SqlTx {
         Ok(())
     }
 
-    /// Writes the signed, empty head of a new tenant's log.
+    /// Writes the signed, empty heads of the lanes of a new tenant's log.
     pub(crate) async fn init_log(&mut self, tenant: Uid) -> Result<()> {
         let now = self.store.now();
-        let genesis = chain::genesis(tenant);
-        let signature = self.store.audit_signer.sign(&LogStatement {
-            tenant,
-            seq: 0,
-            hash: genesis,
-            at: now,
-        });
-        let g = chain::to_hex(&genesis);
-        sqlx::query(
-            "INSERT INTO audit_heads (tenant_uid, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
-             VALUES ($1, 0, $2, $3, $4, 0, $2, $3) ON CONFLICT (tenant_uid) DO NOTHING",
-        )
-        .bind(tenant.to_string())
-        .bind(g)
-        .bind(now)
-        .bind(signature)
-        .execute(&mut *self.tx)
-        .await?;
+        let lanes = self.store.audit_lanes.clamp(1, MAX_LANES);
+        for lane in 0..lanes {
+            let seq = empty_seq(lane, lanes);
+            let genesis = chain::lane_genesis(tenant, lane);
+            let signature = self.store.audit_signer.sign(&LogStatement {
+                tenant,
+                lanes,
+                seq,
+                hash: genesis,
+                at: now,
+            });
+            let g = chain::to_hex(&genesis);
+            sqlx::query(
+                "INSERT INTO audit_heads (tenant_uid, lane, lanes, seq, hash, at, signature, base_seq, base_hash, checkpoint_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $4, $5, $6) ON CONFLICT (tenant_uid, lane) DO NOTHING",
+            )
+            .bind(tenant.to_string())
+            .bind(i64::from(lane))
+            .bind(i64::from(lanes))
+            .bind(seq)
+            .bind(g)
+            .bind(now)
+            .bind(signature)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 
-    /// Removes events `..= through_seq` of `tenant`'s log after they were
-    /// archived; the cut is pinned by a signed checkpoint at `through_seq`.
-    /// `through_hash` must be the hash of that event (so a concurrent
-    /// change cannot make this remove events nobody archived).
+    /// Removes the events of the lane of `through_seq` in `tenant`'s log up
+    /// to `through_seq` after they were archived; the cut is pinned by a
+    /// signed checkpoint at `through_seq`. `through_hash` must be the hash
+    /// of that event (so a concurrent change cannot make this remove events
+    /// nobody archived).
     pub(crate) async fn audit_prune(
         &mut self,
         tenant: Uid,
         through_seq: i64,
         through_hash: &str,
     ) -> Result<u64> {
-        let found: Option<String> =
-            sqlx::query("SELECT hash FROM audit_events WHERE tenant_uid = $1 AND seq = $2")
-                .bind(tenant.to_string())
-                .bind(through_seq)
-                .fetch_optional(&mut *self.tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        if found.as_deref() != Some(through_hash) {
+        let t = tenant.to_string();
+        let found = sqlx::query(
+            "SELECT e.hash, h.lanes FROM audit_events e JOIN audit_heads h \
+             ON h.tenant_uid = e.tenant_uid AND h.lane = 0 \
+             WHERE e.tenant_uid = $1 AND e.seq = $2",
+        )
+        .bind(t.clone())
+        .bind(through_seq)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let (hash, lanes): (String, i64) = match &found {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            None => (String::new(), 1),
+        };
+        let lanes = u32::try_from(lanes)
+            .ok()
+            .filter(|n| (1..=MAX_LANES).contains(n))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("the audit heads of {tenant} are malformed"))
+            })?;
+        if found.is_none() || hash != through_hash {
             return Err(StoreError::Invalid(format!(
                 "event #{through_seq} of the log is not the one archived; nothing was removed"
             )));
         }
-        let t = tenant.to_string();
+        let lane = lane_of(through_seq, lanes);
         sqlx::query("INSERT INTO audit_prune_permits (tenant_uid) VALUES ($1)")
             .bind(t.clone())
             .execute(&mut *self.tx)
             .await?;
-        let removed = sqlx::query("DELETE FROM audit_events WHERE tenant_uid = $1 AND seq <= $2")
-            .bind(t.clone())
-            .bind(through_seq)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
+        let removed = sqlx::query(
+            "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq <= $2 AND ($3 = 1 OR (seq - 1) % $3 = $4)",
+        )
+        .bind(t.clone())
+        .bind(through_seq)
+        .bind(i64::from(lanes))
+        .bind(i64::from(lane))
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
         sqlx::query("DELETE FROM audit_prune_permits WHERE tenant_uid = $1")
             .bind(t.clone())
             .execute(&mut *self.tx)
@@ -489,6 +658,7 @@ impl SqlTx {
             .ok_or_else(|| StoreError::Corrupt("archived hash is malformed".into()))?;
         let signature = self.store.audit_signer.sign(&LogStatement {
             tenant,
+            lanes,
             seq: through_seq,
             hash,
             at: now,
@@ -501,12 +671,15 @@ impl SqlTx {
             .await?;
         self.insert_checkpoint(tenant, through_seq, through_hash, now, &signature)
             .await?;
-        sqlx::query("UPDATE audit_heads SET base_seq = $1, base_hash = $2 WHERE tenant_uid = $3")
-            .bind(through_seq)
-            .bind(through_hash.to_owned())
-            .bind(t)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE audit_heads SET base_seq = $1, base_hash = $2 WHERE tenant_uid = $3 AND lane = $4",
+        )
+        .bind(through_seq)
+        .bind(through_hash.to_owned())
+        .bind(t)
+        .bind(i64::from(lane))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(removed)
     }
 }
@@ -553,8 +726,17 @@ fn unrecorded(tenant: Uid, entry: &AuditEntry, now: i64) -> AuditEvent {
 }
 
 fn head_row(row: &AnyRow) -> Result<LogHead> {
+    let tenant_uid = parse_uid(&row.try_get::<String, _>("tenant_uid")?)?;
+    let small = |col: &str| -> Result<u32> {
+        let v: i64 = row.try_get(col)?;
+        u32::try_from(v).map_err(|_| {
+            StoreError::Corrupt(format!("the audit head of {tenant_uid} has {col} {v}"))
+        })
+    };
     Ok(LogHead {
-        tenant_uid: parse_uid(&row.try_get::<String, _>("tenant_uid")?)?,
+        tenant_uid,
+        lane: small("lane")?,
+        lanes: small("lanes")?,
         seq: row.try_get("seq")?,
         hash: row.try_get("hash")?,
         at: row.try_get("at")?,
@@ -651,11 +833,11 @@ impl SqlStore {
         Ok(EventPage { items, next })
     }
 
-    /// The heads of every log (platform scope), by tenant.
+    /// The heads of every lane of every log (platform scope), by tenant and lane.
     pub(crate) async fn audit_heads(&self) -> Result<Vec<LogHead>> {
         let mut tx = self.begin_read(Scope::Platform).await?;
         let rows = sqlx::query(
-            "SELECT tenant_uid, seq, hash, at, signature, base_seq, base_hash FROM audit_heads ORDER BY tenant_uid",
+            "SELECT tenant_uid, lane, lanes, seq, hash, at, signature, base_seq, base_hash FROM audit_heads ORDER BY tenant_uid, lane",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -663,21 +845,25 @@ impl SqlStore {
         rows.iter().map(head_row).collect()
     }
 
-    /// Events of `tenant` recorded before `before` (ms), oldest first, at
-    /// most `limit`: what retention archives next.
+    /// Events of the lane `head` names recorded before `before` (ms), oldest
+    /// first, at most `limit`: what retention archives next.
     pub(crate) async fn audit_expired(
         &self,
-        tenant: Uid,
+        head: &LogHead,
         before: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        let tenant = head.tenant_uid;
         let mut tx = self.begin_read(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 AND at < $2 ORDER BY seq LIMIT $3"
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 AND at < $2 \
+             AND ($4 = 1 OR (seq - 1) % $4 = $5) ORDER BY seq LIMIT $3"
         )))
         .bind(tenant.to_string())
         .bind(before)
         .bind(i64::from(limit))
+        .bind(i64::from(head.lanes.max(1)))
+        .bind(i64::from(head.lane))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -688,12 +874,10 @@ impl SqlStore {
     /// heads, checkpoints and retention cuts. Reads only.
     pub(crate) async fn audit_verify(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>> {
         let verifier = self.audit_signer.verifier();
-        let heads: BTreeMap<Uid, LogHead> = self
-            .audit_heads()
-            .await?
-            .into_iter()
-            .map(|h| (h.tenant_uid, h))
-            .collect();
+        let mut heads: BTreeMap<Uid, Vec<LogHead>> = BTreeMap::new();
+        for h in self.audit_heads().await? {
+            heads.entry(h.tenant_uid).or_default().push(h);
+        }
         // Every tenant must have a log; logs of deleted tenants are kept.
         let mut tenants: Vec<Uid> = {
             let mut tx = self.begin_read(Scope::Platform).await?;
@@ -726,7 +910,8 @@ impl SqlStore {
         }
         let mut reports = Vec::with_capacity(tenants.len());
         for t in tenants {
-            reports.push(self.verify_log(t, heads.get(&t), &verifier).await?);
+            let lanes = heads.get(&t).map(Vec::as_slice).unwrap_or_default();
+            reports.push(self.verify_log(t, lanes, &verifier).await?);
         }
         Ok(reports)
     }
@@ -734,7 +919,7 @@ impl SqlStore {
     async fn verify_log(
         &self,
         tenant: Uid,
-        head: Option<&LogHead>,
+        heads: &[LogHead],
         verifier: &AuditVerifier,
     ) -> Result<LogReport> {
         let mut report = LogReport {
@@ -742,29 +927,44 @@ impl SqlStore {
             events: 0,
             checkpoints: 0,
             first_seq: None,
-            head_seq: head.map(|h| h.seq).unwrap_or(0),
+            head_seq: heads.iter().map(|h| h.seq).max().unwrap_or(0),
             problem: None,
         };
-        let Some(head) = head else {
+        let Some(first) = heads.first() else {
             report.problem = Some(LogProblem::HeadMissing);
             return Ok(report);
         };
+        // Every lane's head signed, each in its place, all of one count.
+        let lanes = first.lanes;
         let statement = |seq: i64, hash: &str, at: i64| {
             chain::from_hex(hash).map(|hash| LogStatement {
                 tenant,
+                lanes,
                 seq,
                 hash,
                 at,
             })
         };
-        let head_ok = statement(head.seq, &head.hash, head.at)
-            .is_some_and(|s| verifier.verify(&s, &head.signature));
-        if !head_ok {
-            report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
+        for h in heads {
+            let signed = h.lanes == lanes
+                && (1..=MAX_LANES).contains(&lanes)
+                && h.lane < lanes
+                && lane_of(h.seq, lanes) == h.lane
+                && statement(h.seq, &h.hash, h.at)
+                    .is_some_and(|s| verifier.verify(&s, &h.signature));
+            if !signed {
+                report.problem = Some(LogProblem::HeadSignature { seq: h.seq });
+                return Ok(report);
+            }
+        }
+        if let Some(lane) = (0..lanes).find(|l| heads.get(*l as usize).map(|h| h.lane) != Some(*l))
+        {
+            report.problem = Some(LogProblem::LaneHeadMissing { lane, lanes });
             return Ok(report);
         }
-        // Checkpoints: each signed, none beyond the head; then the events,
-        // all in one snapshot.
+        let stride = i64::from(lanes);
+        // Checkpoints: each signed, none beyond its lane's head; then the
+        // events, all in one snapshot.
         let mut tx = self.begin_snapshot(Scope::Tenant(tenant)).await?;
         let rows = sqlx::query(
             "SELECT seq, hash, at, signature FROM audit_checkpoints WHERE tenant_uid = $1 ORDER BY seq",
@@ -787,38 +987,56 @@ impl SqlStore {
                 });
                 return Ok(report);
             }
-            if seq > head.seq {
+            // Every lane has its head (checked above).
+            let head_seq = heads
+                .get(lane_of(seq, lanes) as usize)
+                .map_or(i64::MIN, |h| h.seq);
+            if seq > head_seq {
                 tx.commit().await?;
                 report.problem = Some(LogProblem::Truncated {
-                    last: head.seq,
+                    last: head_seq,
                     expected: seq,
+                    removed: head_seq.saturating_add(stride),
                 });
                 return Ok(report);
             }
             checkpoints.insert(seq, hash);
         }
-        // The retention cut must be pinned by a checkpoint.
-        if head.base_seq > 0 && checkpoints.get(&head.base_seq) != Some(&head.base_hash) {
-            tx.commit().await?;
-            report.problem = Some(LogProblem::Checkpoint {
-                seq: head.base_seq,
-                reason: "pinning the retention cut is missing or disagrees with it",
+        // Each lane's retention cut must be pinned by a checkpoint; each lane
+        // starts from it (or its genesis).
+        let mut states = Vec::with_capacity(heads.len());
+        for (lane, head) in (0..lanes).zip(heads) {
+            let empty = empty_seq(lane, lanes);
+            if head.base_seq > empty && checkpoints.get(&head.base_seq) != Some(&head.base_hash) {
+                tx.commit().await?;
+                report.problem = Some(LogProblem::Checkpoint {
+                    seq: head.base_seq,
+                    reason: "pinning the retention cut is missing or disagrees with it",
+                });
+                return Ok(report);
+            }
+            let base = if head.base_seq <= empty {
+                Some(chain::lane_genesis(tenant, lane))
+            } else {
+                chain::from_hex(&head.base_hash)
+            };
+            let Some(prev) = base else {
+                tx.commit().await?;
+                report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
+                return Ok(report);
+            };
+            states.push(LaneCheck {
+                prev,
+                expected: head.base_seq.max(empty) + stride,
+                last_uid: String::from("-"),
+                problem: None,
             });
-            return Ok(report);
         }
-        let base = if head.base_seq == 0 {
-            Some(chain::genesis(tenant))
-        } else {
-            chain::from_hex(&head.base_hash)
-        };
-        let Some(mut prev) = base else {
-            tx.commit().await?;
-            report.problem = Some(LogProblem::HeadSignature { seq: head.seq });
-            return Ok(report);
-        };
-        let mut expected = head.base_seq + 1;
-        let mut problem = None;
-        let mut last_uid = String::from("-");
+        // One pass over the events in order, each checked against the one
+        // before it in its lane. A lane stops at its first problem; the
+        // report names the earliest problem of all lanes.
+        let mut open_lanes = states.len();
+        let mut last_seen = None;
         {
             let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_uid = $1 ORDER BY seq"
@@ -827,70 +1045,124 @@ impl SqlStore {
             .fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
                 let seq: i64 = row.try_get("seq")?;
-                let event = match event_row(&row) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        problem = Some(LogProblem::Unreadable {
-                            seq,
-                            reason: e.to_string(),
-                        });
-                        break;
-                    }
-                };
-                report.first_seq.get_or_insert(seq);
-                let uid = event.uid.to_string();
-                if seq > head.seq {
-                    problem = Some(LogProblem::Unsigned { seq, uid });
+                let lane = lane_of(seq, lanes);
+                let (Some(st), Some(head)) =
+                    (states.get_mut(lane as usize), heads.get(lane as usize))
+                else {
                     break;
+                };
+                last_seen = Some(seq);
+                if st.problem.is_some() {
+                    continue;
                 }
-                if seq < expected {
-                    problem = Some(LogProblem::Unreadable {
+                report.first_seq.get_or_insert(seq);
+                let found = match event_row(&row) {
+                    Err(e) => Some(LogProblem::Unreadable {
+                        seq,
+                        reason: e.to_string(),
+                    }),
+                    Ok(_) if seq < 1 || seq < st.expected => Some(LogProblem::Unreadable {
                         seq,
                         reason: "it lies before the retention cut".into(),
-                    });
-                    break;
-                }
-                if seq > expected {
-                    problem = Some(LogProblem::Removed {
-                        seq: expected,
-                        next: Some((seq, uid)),
-                    });
-                    break;
-                }
-                if let Some(p) = check_event(&event, &prev) {
-                    problem = Some(p);
-                    break;
-                }
-                if checkpoints.get(&seq).is_some_and(|h| *h != event.hash) {
-                    problem = Some(LogProblem::Checkpoint {
+                    }),
+                    Ok(event) if seq > head.seq => Some(LogProblem::Unsigned {
                         seq,
-                        reason: "disagrees with the event at its position",
-                    });
-                    break;
+                        uid: event.uid.to_string(),
+                    }),
+                    Ok(event) if seq > st.expected => Some(LogProblem::Removed {
+                        seq: st.expected,
+                        next: Some((seq, event.uid.to_string())),
+                    }),
+                    Ok(event) => match check_event(&event, &st.prev) {
+                        Some(p) => Some(p),
+                        None if checkpoints.get(&seq).is_some_and(|h| *h != event.hash) => {
+                            Some(LogProblem::Checkpoint {
+                                seq,
+                                reason: "disagrees with the event at its position",
+                            })
+                        }
+                        None => {
+                            st.prev = chain::from_hex(&event.hash).unwrap_or(st.prev);
+                            st.expected += stride;
+                            st.last_uid = event.uid.to_string();
+                            report.events += 1;
+                            None
+                        }
+                    },
+                };
+                if found.is_some() {
+                    st.problem = found;
+                    open_lanes -= 1;
+                    if open_lanes == 0 {
+                        break;
+                    }
                 }
-                prev = chain::from_hex(&event.hash).unwrap_or(prev);
-                report.events += 1;
-                expected += 1;
-                last_uid = uid;
             }
         }
+        // The end of each lane against its signed head.
+        for (st, head) in states.iter_mut().zip(heads) {
+            if st.problem.is_some() {
+                continue;
+            }
+            let last = st.expected - stride;
+            if last < head.seq {
+                st.problem = Some(LogProblem::Truncated {
+                    last,
+                    expected: head.seq,
+                    removed: st.expected,
+                });
+            } else if chain::to_hex(&st.prev) != head.hash {
+                st.problem = Some(LogProblem::HeadMismatch {
+                    seq: last,
+                    uid: st.last_uid.clone(),
+                });
+            }
+        }
+        let first = states
+            .into_iter()
+            .filter_map(|st| st.problem)
+            .min_by_key(LogProblem::position);
+        // A lane cut short is, for the log, events removed in the middle
+        // when later events (of other lanes) remain, and a cut end when
+        // none do.
+        report.problem = match first {
+            Some(LogProblem::Truncated { removed, .. }) => {
+                let next = sqlx::query(
+                    "SELECT seq, uid FROM audit_events WHERE tenant_uid = $1 AND seq > $2 ORDER BY seq LIMIT 1",
+                )
+                .bind(tenant.to_string())
+                .bind(removed)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match next {
+                    Some(r) => Some(LogProblem::Removed {
+                        seq: removed,
+                        next: Some((r.try_get(0)?, r.try_get(1)?)),
+                    }),
+                    None => Some(LogProblem::Truncated {
+                        last: last_seen.unwrap_or(removed - 1).min(removed - 1),
+                        expected: report.head_seq,
+                        removed,
+                    }),
+                }
+            }
+            other => other,
+        };
         tx.commit().await?;
-        let last = expected - 1;
-        if problem.is_none() && last < head.seq {
-            problem = Some(LogProblem::Truncated {
-                last,
-                expected: head.seq,
-            });
-        }
-        if problem.is_none() && chain::to_hex(&prev) != head.hash {
-            problem = Some(LogProblem::HeadMismatch {
-                seq: last,
-                uid: last_uid,
-            });
-        }
-        report.problem = problem;
         Ok(report)
     }
+}
+
+/// What verification knows about one lane while it reads the events.
+struct LaneCheck {
+    /// Hash of the lane's last good event (or its start).
+    prev: ChainHash,
+    /// Number the lane's next event must have.
+    expected: i64,
+    /// UID of the lane's last good event.
+    last_uid: String,
+    /// The lane's first problem.
+    problem: Option<LogProblem>,
 }
 
 /// Checks one event against the hash before it; names what is wrong.

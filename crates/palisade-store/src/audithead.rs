@@ -12,12 +12,21 @@
 //! database stays the authority: a remembered head is only ever a guess
 //! that the conditional update checks.
 //!
-//! Lock order is the same in every path (the head row, then the event's
-//! index entries), so appends in one tenant queue on the head row as before
-//! and cannot deadlock each other.
+//! A log has one or more lanes (interleaved chains, see
+//! `palisade_crypto::audit`), each with its own head row. A transaction
+//! holds one lane ([`LaneLease`]) for all its appends, and this process
+//! gives concurrent transactions of one tenant different lanes while there
+//! are free ones, so that on PostgreSQL they do not queue on one head row
+//! from their append to the end of their commit. Transactions of other
+//! processes (replicas, the CLI) may pick a held lane; they then wait for its
+//! row lock, as all appends did before lanes.
+//!
+//! Lock order is the same in every path (a head row, then the event's
+//! index entries), and a transaction takes one head row only, so appends
+//! cannot deadlock each other.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use palisade_core::Uid;
 use palisade_core::audit::AuditEvent;
@@ -29,45 +38,136 @@ use crate::audit::EVENT_COLUMNS;
 use crate::sql::Backend;
 use crate::tx::SqlTx;
 
-/// The last event of a log as an append left it.
+/// The last event of a lane as an append left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Head {
-    /// Number of the last event (0: empty log).
+    /// Number of the lane's last event (empty lane: its number + 1 − lanes).
     pub seq: i64,
-    /// Hash of the last event (the genesis hash of an empty log).
+    /// Hash of the last event (the lane's genesis hash when empty).
     pub hash: ChainHash,
-    /// When the last checkpoint was issued (ms).
+    /// When the lane's last checkpoint was issued (ms).
     pub checkpoint_at: i64,
 }
 
-/// The head each tenant's last append in this process left, committed or
-/// not. One entry per tenant that appended; an entry is a guess checked by
-/// the database (see the module docs), never trusted on its own.
+/// One lane as this process knows it.
+#[derive(Debug, Clone, Copy, Default)]
+struct LaneState {
+    /// The head this process's last append left (a guess), if known.
+    head: Option<Head>,
+    /// Transactions of this process holding the lane.
+    holders: u32,
+}
+
+/// The lanes of each tenant's log that this process appended to: their
+/// heads as its last appends left them, committed or not, and which
+/// transactions hold which lane. A head is a guess checked by the database
+/// (see the module docs), never trusted on its own.
 #[derive(Debug, Default)]
 pub(crate) struct HeadCache {
-    heads: Mutex<HashMap<Uid, Head>>,
+    tenants: Mutex<HashMap<Uid, Vec<LaneState>>>,
+}
+
+/// A transaction's hold on one lane of a tenant's log: appends of that
+/// transaction go to this lane, and other transactions of this process are
+/// given another lane while one is free. Released when dropped (the
+/// transaction ended).
+#[derive(Debug)]
+pub(crate) struct LaneLease {
+    cache: Arc<HeadCache>,
+    /// Tenant.
+    pub tenant: Uid,
+    /// The lane held.
+    pub lane: u32,
+    /// How many lanes the log has.
+    pub lanes: u32,
+}
+
+impl Drop for LaneLease {
+    fn drop(&mut self) {
+        let mut tenants = self.cache.lock();
+        if let Some(l) = tenants
+            .get_mut(&self.tenant)
+            .and_then(|lanes| lanes.get_mut(self.lane as usize))
+        {
+            l.holders = l.holders.saturating_sub(1);
+        }
+    }
 }
 
 impl HeadCache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uid, Head>> {
-        match self.heads.lock() {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uid, Vec<LaneState>>> {
+        match self.tenants.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    /// The remembered head of `tenant`'s log, if any.
-    pub(crate) fn get(&self, tenant: Uid) -> Option<Head> {
-        self.lock().get(&tenant).copied()
+    /// Holds a lane of `tenant`'s log, if this process knows the log: the
+    /// one fewest transactions hold, and among those the one whose head is
+    /// furthest behind, so that event numbers are handed out about in
+    /// order.
+    pub(crate) fn lease(self: &Arc<Self>, tenant: Uid) -> Option<LaneLease> {
+        let mut tenants = self.lock();
+        let lanes = tenants.get_mut(&tenant)?;
+        let (lane, state) = lanes
+            .iter_mut()
+            .enumerate()
+            .min_by_key(|(_, l)| (l.holders, l.head.map_or(i64::MIN, |h| h.seq)))?;
+        state.holders += 1;
+        Some(LaneLease {
+            cache: Arc::clone(self),
+            tenant,
+            lane: u32::try_from(lane).ok()?,
+            lanes: u32::try_from(lanes.len()).ok()?,
+        })
     }
 
-    /// Remembers `head` as `tenant`'s.
-    pub(crate) fn put(&self, tenant: Uid, head: Head) {
-        self.lock().insert(tenant, head);
+    /// Learns that `tenant`'s log has these lanes with these heads (read
+    /// from the database), unless this process already knows it.
+    pub(crate) fn learn(&self, tenant: Uid, heads: Vec<Head>) {
+        self.lock().entry(tenant).or_insert_with(|| {
+            heads
+                .into_iter()
+                .map(|h| LaneState {
+                    head: Some(h),
+                    holders: 0,
+                })
+                .collect()
+        });
     }
 
-    /// Forgets `tenant`'s head (it was found stale).
-    pub(crate) fn forget(&self, tenant: Uid) {
+    /// The remembered head of lane `lane` of `tenant`'s log, if any.
+    pub(crate) fn get(&self, tenant: Uid, lane: u32) -> Option<Head> {
+        self.lock()
+            .get(&tenant)
+            .and_then(|lanes| lanes.get(lane as usize))
+            .and_then(|l| l.head)
+    }
+
+    /// Remembers `head` as that of lane `lane` of `tenant`'s log.
+    pub(crate) fn put(&self, tenant: Uid, lane: u32, head: Head) {
+        if let Some(l) = self
+            .lock()
+            .get_mut(&tenant)
+            .and_then(|lanes| lanes.get_mut(lane as usize))
+        {
+            l.head = Some(head);
+        }
+    }
+
+    /// Forgets the head of lane `lane` of `tenant`'s log (it was found stale).
+    pub(crate) fn forget(&self, tenant: Uid, lane: u32) {
+        if let Some(l) = self
+            .lock()
+            .get_mut(&tenant)
+            .and_then(|lanes| lanes.get_mut(lane as usize))
+        {
+            l.head = None;
+        }
+    }
+
+    /// Forgets all of `tenant`'s log (its lanes changed under this process).
+    pub(crate) fn forget_log(&self, tenant: Uid) {
         self.lock().remove(&tenant);
     }
 }
@@ -91,7 +191,7 @@ pub(crate) enum Advanced {
 static SQLITE_ADVANCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE audit_heads SET seq = $2, hash = $18, at = $4, signature = $21, checkpoint_at = $22 \
-         WHERE tenant_uid = $1 AND seq = $19 AND hash = $20; \
+         WHERE tenant_uid = $1 AND lane = $23 AND seq = $19 AND hash = $20; \
          INSERT INTO audit_events ({EVENT_COLUMNS}) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 \
          WHERE changes() = 1 ON CONFLICT (uid) DO NOTHING"
@@ -103,7 +203,7 @@ static SQLITE_ADVANCE: LazyLock<String> = LazyLock::new(|| {
 static POSTGRES_ADVANCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH h AS (UPDATE audit_heads SET seq = $2, hash = $18, at = $4, signature = $21, checkpoint_at = $22 \
-         WHERE tenant_uid = $1 AND seq = $19 AND hash = $20 RETURNING 1), \
+         WHERE tenant_uid = $1 AND lane = $23 AND seq = $19 AND hash = $20 RETURNING 1), \
          e AS (INSERT INTO audit_events ({EVENT_COLUMNS}) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM h \
          ON CONFLICT (uid) DO NOTHING RETURNING 1) \
@@ -116,10 +216,11 @@ fn uid_text(u: Option<Uid>) -> Option<String> {
 }
 
 impl SqlTx {
-    /// Inserts `event` and moves the head to it, signed by `signature`, if
-    /// the head is still `(expect_seq, expect_hash)`.
+    /// Inserts `event` and moves the head of lane `lane` to it, signed by
+    /// `signature`, if that head is still `(expect_seq, expect_hash)`.
     pub(crate) async fn advance_head(
         &mut self,
+        lane: u32,
         event: &AuditEvent,
         expect_seq: i64,
         expect_hash: &str,
@@ -153,7 +254,8 @@ impl SqlTx {
             .bind(expect_seq)
             .bind(expect_hash.to_owned())
             .bind(signature.to_owned())
-            .bind(checkpoint_at);
+            .bind(checkpoint_at)
+            .bind(i64::from(lane));
         let (head, inserted) = match self.store.backend {
             Backend::Sqlite => {
                 // The insert runs only after the update applied, so the

@@ -42,6 +42,7 @@ use secrecy::SecretString;
 
 pub use audit::{
     AuditFilter, AuditOrder, AuditPage, AuditSink, EventPage, LogHead, LogProblem, LogReport,
+    MAX_LANES, POSTGRES_LANES, empty_seq, lane_of,
 };
 pub use bus::{
     AgentPresence, BusAccount, BusStore, ClusterBus, HeartbeatSeen, IssuedCredentials, Job,
@@ -234,10 +235,16 @@ pub trait Store: IdentityStore + BusStore + Send + Sync + std::fmt::Debug {
         filter: &AuditFilter,
         page: AuditPage,
     ) -> Result<EventPage>;
-    /// The signed heads of every log.
+    /// The signed heads of every lane of every log.
     async fn audit_heads(&self) -> Result<Vec<LogHead>>;
-    /// Events of `tenant` recorded before `before` (ms), oldest first.
-    async fn audit_expired(&self, tenant: Uid, before: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Events of the lane `head` names recorded before `before` (ms),
+    /// oldest first.
+    async fn audit_expired(
+        &self,
+        head: &LogHead,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>>;
     /// Verifies the audit logs of one tenant or all: chains, signed heads,
     /// checkpoints, retention cuts. `NotFound` for an unknown tenant.
     async fn verify_audit(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>>;

@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         "agent_presence",
         include_str!("../migrations/sqlite/0006_agent_presence.sql"),
     ),
+    (
+        7,
+        "audit_lanes",
+        include_str!("../migrations/sqlite/0007_audit_lanes.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -71,6 +76,11 @@ const POSTGRES: &[Migration] = &[
         6,
         "agent_presence",
         include_str!("../migrations/postgres/0006_agent_presence.sql"),
+    ),
+    (
+        7,
+        "audit_lanes",
+        include_str!("../migrations/postgres/0007_audit_lanes.sql"),
     ),
 ];
 

@@ -82,8 +82,11 @@ pub struct SqlStore {
     /// The SQLite file, for the in-place reads (`crate::fastread`).
     pub(crate) sqlite_path: Option<Arc<std::path::PathBuf>>,
     pub(crate) audit_signer: Arc<palisade_crypto::audit::AuditSigner>,
-    /// The head each tenant's last append left (see `crate::audithead`).
+    /// The heads of the lanes of each tenant's log as this process's last
+    /// appends left them, and which lanes are held (see `crate::audithead`).
     pub(crate) audit_heads: Arc<crate::audithead::HeadCache>,
+    /// How many lanes the log of a tenant created from now on gets.
+    pub(crate) audit_lanes: u32,
     /// SQLite: the writer turn (see [`WriteTransaction`]).
     pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
     pub(crate) audit_sink: Option<Arc<dyn crate::audit::AuditSink>>,
@@ -248,6 +251,10 @@ impl SqlStore {
             },
             audit_signer,
             audit_heads: Arc::default(),
+            audit_lanes: match backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => crate::audit::POSTGRES_LANES,
+            },
             writer: Arc::default(),
             audit_sink: None,
             bus_schema: true,
@@ -308,6 +315,13 @@ impl SqlStore {
         self
     }
 
+    /// Gives the log of each tenant created from now on `lanes` lanes
+    /// (1–[`crate::audit::MAX_LANES`]; tests; see `crate::audithead`).
+    pub fn with_audit_lanes(mut self, lanes: u32) -> Self {
+        self.audit_lanes = lanes.clamp(1, crate::audit::MAX_LANES);
+        self
+    }
+
     /// Sends every committed audit event to `sink` too (a SIEM stream).
     pub fn with_audit_sink(mut self, sink: Arc<dyn crate::audit::AuditSink>) -> Self {
         self.audit_sink = Some(sink);
@@ -350,6 +364,7 @@ impl SqlStore {
             store: self.clone(),
             tx,
             scope,
+            lanes: Vec::new(),
         })
     }
 
@@ -770,8 +785,13 @@ impl Store for SqlStore {
     async fn audit_heads(&self) -> Result<Vec<LogHead>> {
         SqlStore::audit_heads(self).await
     }
-    async fn audit_expired(&self, tenant: Uid, before: i64, limit: u32) -> Result<Vec<AuditEvent>> {
-        SqlStore::audit_expired(self, tenant, before, limit).await
+    async fn audit_expired(
+        &self,
+        head: &LogHead,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        SqlStore::audit_expired(self, head, before, limit).await
     }
     async fn verify_audit(&self, tenant: Option<Uid>) -> Result<Vec<LogReport>> {
         self.audit_verify(tenant).await

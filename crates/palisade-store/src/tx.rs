@@ -287,6 +287,9 @@ pub struct SqlTx {
     pub(crate) store: SqlStore,
     pub(crate) tx: crate::sql::WriteTransaction,
     pub(crate) scope: Scope,
+    /// The lane of each tenant's audit log this transaction appended to
+    /// (held until the transaction ends).
+    pub(crate) lanes: Vec<crate::audithead::LaneLease>,
 }
 
 impl std::fmt::Debug for SqlTx {

@@ -197,6 +197,7 @@ conformance!(
     audit_retention_cut_keeps_log_verifiable,
     audit_log_given_once_to_tenants_older_than_it,
     audit_appends_chain_onto_the_databases_head,
+    audit_lanes_chain_apart_and_tampering_is_named,
     concurrent_writes_take_turns_and_all_land,
     access_reads_bring_status_and_every_grant,
     access_reads_see_every_commit,
@@ -838,7 +839,7 @@ async fn newer_schema_refused(h: &Harness) {
             err,
             StoreError::SchemaTooNew {
                 database: 999,
-                binary: 6
+                binary: 7
             }
         ),
         "{err}"
@@ -1338,7 +1339,8 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
         p,
         Some(LogProblem::Truncated {
             last: 7,
-            expected: 11
+            expected: 11,
+            removed: 8
         })
     );
     assert!(
@@ -1554,11 +1556,12 @@ async fn audit_queries_filter_page_and_stay_in_tenant(h: &Harness) {
 async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
     let s = &h.store;
     let t = tenant_with_events(s, "acme", 9).await;
-    let expired = s.audit_expired(t, i64::MAX, 6).await.unwrap();
-    assert_eq!(
-        expired.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5, 6]
-    );
+    // Retention cuts lane by lane (a log of one lane: the whole log).
+    let head = lane_heads(s, t).await.remove(0);
+    let stride = head.lanes as usize;
+    let expired = s.audit_expired(&head, i64::MAX, 6).await.unwrap();
+    let cut: Vec<i64> = (1..=10).step_by(stride).take(6).collect();
+    assert_eq!(expired.iter().map(|e| e.seq).collect::<Vec<_>>(), cut);
     let last = expired.last().unwrap();
     // A stale or wrong hash removes nothing.
     let mut tx = s.write(t).await.unwrap();
@@ -1568,7 +1571,10 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
     ));
     tx.rollback().await.unwrap();
     let mut tx = s.write(t).await.unwrap();
-    assert_eq!(tx.prune_audit(t, last.seq, &last.hash).await.unwrap(), 6);
+    assert_eq!(
+        tx.prune_audit(t, last.seq, &last.hash).await.unwrap(),
+        cut.len() as u64
+    );
     tx.commit(
         AuditContext::system()
             .entry("audit.prune")
@@ -1578,7 +1584,8 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
     .unwrap();
     let r = s.verify_audit(Some(t)).await.unwrap().remove(0);
     assert_eq!(r.problem, None);
-    assert_eq!(r.first_seq, Some(7));
+    let first_left = (1..).find(|n| !cut.contains(n)).unwrap();
+    assert_eq!(r.first_seq, Some(first_left));
     assert_eq!(r.head_seq, 11, "the prune itself is event #11");
     // More events after the cut still chain on.
     s.create_project(t, "after-cut", "").await.unwrap();
@@ -1595,6 +1602,16 @@ async fn audit_retention_cut_keeps_log_verifiable(h: &Harness) {
         Some(LogProblem::Removed { seq: 7, .. })
     ));
     h.skip_final_verify();
+}
+
+/// The heads of the lanes of `t`'s log, by lane.
+async fn lane_heads(s: &SqlStore, t: Uid) -> Vec<palisade_store::LogHead> {
+    s.audit_heads()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.tenant_uid == t)
+        .collect()
 }
 
 /// A database from before the audit log: the open that creates the log
@@ -1679,15 +1696,24 @@ async fn audit_appends_chain_onto_the_databases_head(h: &Harness) {
     // A second process appends: this store's remembered head is stale.
     let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
     let second = record_event(&other, t, "test.second").await;
-    assert_eq!(
-        (second.seq, second.prev_hash.as_str()),
-        (3, first.hash.as_str())
-    );
+    // In a log of several lanes the other process takes another lane, and
+    // this one finds its remembered head of that lane stale.
+    let one_lane = lane_heads(s, t).await.len() == 1;
+    if one_lane {
+        assert_eq!(
+            (second.seq, second.prev_hash.as_str()),
+            (3, first.hash.as_str())
+        );
+    } else {
+        assert_eq!(second.seq, 3);
+    }
     let third = record_event(s, t, "test.third").await;
-    assert_eq!(
-        (third.seq, third.prev_hash.as_str()),
-        (4, second.hash.as_str())
-    );
+    if one_lane {
+        assert_eq!(
+            (third.seq, third.prev_hash.as_str()),
+            (4, second.hash.as_str())
+        );
+    }
     // An event UID that is taken: the append moves on to another UID.
     let scripted = Arc::new(Scripted {
         script: Mutex::new(vec![first.uid, second.uid]),
@@ -1697,10 +1723,12 @@ async fn audit_appends_chain_onto_the_databases_head(h: &Harness) {
     assert_eq!(scripted.calls.load(Ordering::SeqCst), 3);
     assert_ne!(fourth.uid, first.uid);
     assert_ne!(fourth.uid, second.uid);
-    assert_eq!(
-        (fourth.seq, fourth.prev_hash.as_str()),
-        (5, third.hash.as_str())
-    );
+    if one_lane {
+        assert_eq!(
+            (fourth.seq, fourth.prev_hash.as_str()),
+            (5, third.hash.as_str())
+        );
+    }
     // Concurrent appends in one tenant from both stores.
     let mut set = tokio::task::JoinSet::new();
     for task in 0..8 {
@@ -1717,13 +1745,171 @@ async fn audit_appends_chain_onto_the_databases_head(h: &Harness) {
     let reports = s.verify_audit(Some(t)).await.unwrap();
     assert_eq!(reports.len(), 1);
     assert!(reports[0].problem.is_none(), "{:?}", reports[0].problem);
-    assert_eq!((reports[0].events, reports[0].head_seq), (85, 85));
+    assert_eq!(reports[0].events, 85);
+    if one_lane {
+        assert_eq!(reports[0].head_seq, 85);
+    }
     let log = s
         .list_audit(t, &AuditFilter::default(), AuditPage::default())
         .await
         .unwrap();
-    assert_eq!(log.items[0].seq, 85, "newest first");
+    assert_eq!(log.items[0].seq, reports[0].head_seq, "newest first");
     other.close().await;
+}
+
+async fn audit_lanes_chain_apart_and_tampering_is_named(h: &Harness) {
+    // A log of four lanes, on either database.
+    let s = h.store.clone().with_audit_lanes(4);
+    let t = s.create_tenant("laned").await.unwrap().uid;
+    let heads = lane_heads(&s, t).await;
+    assert_eq!(
+        heads
+            .iter()
+            .map(|h| (h.lane, h.lanes, h.seq))
+            .collect::<Vec<_>>(),
+        vec![(0, 4, 1), (1, 4, -2), (2, 4, -1), (3, 4, 0)],
+        "lane 0 holds the tenant's creation, #1"
+    );
+    // Concurrent appends from two processes; every lane stays a chain.
+    let other = h.reopen(h.keys.get().as_ref().clone()).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..6 {
+        let store = [&s, &other][task % 2].clone();
+        set.spawn(async move {
+            for _ in 0..10 {
+                record_event(&store, t, "test.lane").await;
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    other.close().await;
+    let r = s.verify_audit(Some(t)).await.unwrap().remove(0);
+    assert_eq!((r.events, &r.problem), (61, &None));
+    let all = s
+        .list_audit(
+            t,
+            &AuditFilter::default(),
+            AuditPage {
+                after: None,
+                limit: 1000,
+                order: AuditOrder::OldestFirst,
+            },
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(all.len(), 61);
+    let mut prev: Vec<String> = (0..4)
+        .map(|l| palisade_crypto::audit::to_hex(&palisade_crypto::audit::lane_genesis(t, l)))
+        .collect();
+    let mut used = [0; 4];
+    for e in &all {
+        let lane = palisade_store::lane_of(e.seq, 4) as usize;
+        assert_eq!(e.prev_hash, prev[lane], "#{} follows its lane", e.seq);
+        prev[lane] = e.hash.clone();
+        used[lane] += 1;
+    }
+    assert!(
+        used.iter().filter(|n| **n > 0).count() >= 2,
+        "concurrent writers took several lanes: {used:?}"
+    );
+
+    // Tampering, one tenant each; the log is #1..#13 over four lanes.
+    let removed = tenant_with_events(&s, "removed", 12).await;
+    let truncated = tenant_with_events(&s, "truncated", 12).await;
+    let edited = tenant_with_events(&s, "edited", 12).await;
+    let headless = tenant_with_events(&s, "headless", 12).await;
+    let relaned = tenant_with_events(&s, "relaned", 12).await;
+    assert_all_verify(&s).await;
+    drop_audit_guard(h).await;
+    let uid_at = |t: Uid, seq: i64| async move {
+        h.raw_text(
+            &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
+            &t.to_string(),
+        )
+        .await
+    };
+    // The last event of a lane removed, later events of other lanes kept:
+    // an event removed in the middle of the log.
+    let next = uid_at(removed, 12).await;
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 11",
+        &[&removed.to_string()],
+    )
+    .await;
+    assert_eq!(
+        report_of(&s, removed).await,
+        Some(LogProblem::Removed {
+            seq: 11,
+            next: Some((12, next))
+        })
+    );
+    // The end of the log cut, across lanes.
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq > 9",
+        &[&truncated.to_string()],
+    )
+    .await;
+    let p = report_of(&s, truncated).await;
+    assert_eq!(
+        p,
+        Some(LogProblem::Truncated {
+            last: 9,
+            expected: 13,
+            removed: 10
+        })
+    );
+    // An edit, and an earlier removal in another lane: the earliest is named.
+    let victim = uid_at(edited, 7).await;
+    h.raw(
+        "UPDATE audit_events SET details = '{\"innocent\":true}' WHERE tenant_uid = $1 AND seq = 7",
+        &[&edited.to_string()],
+    )
+    .await;
+    assert_eq!(
+        report_of(&s, edited).await,
+        Some(LogProblem::Modified {
+            seq: 7,
+            uid: victim
+        })
+    );
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 4",
+        &[&edited.to_string()],
+    )
+    .await;
+    assert!(matches!(
+        report_of(&s, edited).await,
+        Some(LogProblem::Removed { seq: 4, .. })
+    ));
+    // A lane's head and its events removed.
+    h.raw(
+        "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq IN (2, 6, 10)",
+        &[&headless.to_string()],
+    )
+    .await;
+    h.raw(
+        "DELETE FROM audit_heads WHERE tenant_uid = $1 AND lane = 1",
+        &[&headless.to_string()],
+    )
+    .await;
+    assert_eq!(
+        report_of(&s, headless).await,
+        Some(LogProblem::LaneHeadMissing { lane: 1, lanes: 4 })
+    );
+    // Claiming the log has one lane: the heads' signatures give it away.
+    h.raw(
+        "UPDATE audit_heads SET lanes = 1 WHERE tenant_uid = $1",
+        &[&relaned.to_string()],
+    )
+    .await;
+    assert!(matches!(
+        report_of(&s, relaned).await,
+        Some(LogProblem::HeadSignature { .. })
+    ));
+    h.skip_final_verify();
 }
 
 async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
@@ -1736,12 +1922,12 @@ async fn audit_log_given_once_to_tenants_older_than_it(h: &Harness) {
             "DROP TABLE audit_heads",
             "DROP TABLE audit_checkpoints",
             "DROP TABLE audit_prune_permits",
-            "DELETE FROM schema_migrations WHERE version = 3",
+            "DELETE FROM schema_migrations WHERE version IN (3, 7)",
         ],
         Backend::Postgres => &[
             "DROP TABLE audit_events, audit_heads, audit_checkpoints, audit_prune_permits",
             "DROP FUNCTION audit_events_guard()",
-            "DELETE FROM schema_migrations WHERE version = 3",
+            "DELETE FROM schema_migrations WHERE version IN (3, 7)",
         ],
     };
     for q in down {
@@ -2954,7 +3140,19 @@ async fn rbac_migration_from_v3_makes_bindings(h: &Harness) {
     let keys = KeyringHandle::new(Keyring::generate().unwrap(), KeyringSource::Fixed);
     let old = SqlStore::open_through(&opts, keys.clone(), Arc::new(SystemClock), 3)
         .await
-        .unwrap();
+        .unwrap()
+        .with_audit_lanes(1);
+    // This binary writes audit heads by lane (schema v7): give the v3 table
+    // those columns while the old store writes, and take them away again
+    // before the upgrade, leaving the one-lane rows a v3 binary wrote.
+    let shim = [
+        "ALTER TABLE audit_heads ADD COLUMN lane BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE audit_heads ADD COLUMN lanes BIGINT NOT NULL DEFAULT 1",
+        "CREATE UNIQUE INDEX audit_heads_v3_shim ON audit_heads (tenant_uid, lane)",
+    ];
+    for q in shim {
+        raw_on(&old, q, &[]).await.unwrap();
+    }
     let version = async |st: &SqlStore| -> i64 {
         sqlx::query("SELECT MAX(version) FROM schema_migrations")
             .fetch_one(st.pool())
@@ -2992,6 +3190,13 @@ async fn rbac_migration_from_v3_makes_bindings(h: &Harness) {
         .await
         .unwrap();
         assert_eq!(n, 1);
+    }
+    for q in [
+        "DROP INDEX audit_heads_v3_shim",
+        "ALTER TABLE audit_heads DROP COLUMN lane",
+        "ALTER TABLE audit_heads DROP COLUMN lanes",
+    ] {
+        raw_on(&old, q, &[]).await.unwrap();
     }
     old.close().await;
 

@@ -162,6 +162,9 @@ impl Target {
         use palisade_core::Uid;
         use palisade_core::audit::{ActorKind, AuditEvent, Outcome};
         use palisade_crypto::audit as chain;
+        // A log of several lanes chains every `lanes`-th event: rewrite the
+        // lane of `from`.
+        let lanes = self.lanes(tenant);
         let url = self.raw_url.clone();
         let events: Vec<AuditEvent> = rt().block_on(async {
             use sqlx::Connection;
@@ -170,7 +173,8 @@ impl Target {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT tenant_uid, seq, uid, at, actor_kind, actor_uid, api_key_uid, session_uid, \
                  request_uid, client_ip, user_agent, action, target_type, target_uid, outcome, \
-                 details, prev_hash, hash FROM audit_events WHERE tenant_uid = '{tenant}' AND seq >= {from} ORDER BY seq"
+                 details, prev_hash, hash FROM audit_events WHERE tenant_uid = '{tenant}' AND seq >= {from} \
+                 AND (seq - {from}) % {lanes} = 0 ORDER BY seq"
             )))
             .fetch_all(&mut conn)
             .await
@@ -223,6 +227,17 @@ impl Target {
         }
         let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
         self.raw(&refs);
+    }
+}
+
+impl Target {
+    /// How many lanes `tenant`'s log has.
+    fn lanes(&self, tenant: &str) -> i64 {
+        self.text(&format!(
+            "SELECT CAST(lanes AS TEXT) FROM audit_heads WHERE tenant_uid = '{tenant}' AND lane = 0"
+        ))
+        .parse()
+        .unwrap()
     }
 }
 
@@ -404,12 +419,16 @@ fn tamper_and_verify(t: &Target) {
     // or minute), so the report names the event where the rewritten
     // chain meets the head, not the one edited.
     t.rewrite_chain(&tenant, 6, "{\"name\":\"innocent\"}");
+    // The last event of the rewritten chain (of the lane of #6, in a log
+    // of several lanes).
+    let lanes = t.lanes(&tenant);
+    let last = (6..=EVENTS).rev().find(|s| (s - 6) % lanes == 0).unwrap();
     assert_verify(
         t,
         &tenant,
         Some(&format!(
-            "event #{EVENTS} ({}) is not the event the signed head names",
-            uid(EVENTS)
+            "event #{last} ({}) is not the event the signed head names",
+            uid(last)
         )),
     );
     restore();
@@ -469,8 +488,15 @@ fn archive(dir: &Path, out: &Path, n: usize) -> PathBuf {
         .await
         .unwrap();
         let tenant = store.tenant_by_name("system").await.unwrap().uid;
+        let head = store
+            .audit_heads()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|h| h.tenant_uid == tenant)
+            .unwrap();
         let events = store
-            .audit_expired(tenant, i64::MAX, n as u32)
+            .audit_expired(&head, i64::MAX, n as u32)
             .await
             .unwrap();
         assert_eq!(events.len(), n);
@@ -479,6 +505,7 @@ fn archive(dir: &Path, out: &Path, n: usize) -> PathBuf {
             out,
             &signer,
             keyring.installation_uid(),
+            head.lanes,
             &events,
             palisade_core::Clock::now_ms(&palisade_core::SystemClock),
         )
