@@ -138,7 +138,11 @@ async fn throughput(store: &SqlStore, backend: &str, spread: bool) {
     for i in 0..n_tenants {
         let name = format!(
             "bench-{}-{}-{i}",
-            backend.replace(' ', "-"),
+            backend
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                .collect::<String>()
+                .replace(' ', "-"),
             if spread { "spread" } else { "one" }
         );
         tenants.push(store.create_tenant(&name).await.unwrap().uid);
