@@ -252,8 +252,10 @@ pub struct LogReport {
     pub checkpoints: u64,
     /// First remaining event's number (after retention), if any.
     pub first_seq: Option<i64>,
-    /// Head's number.
+    /// Highest number a lane's head names.
     pub head_seq: i64,
+    /// Lanes of the log (0 when its heads are missing).
+    pub lanes: u32,
     /// The first problem, or `None` when the log is intact.
     pub problem: Option<LogProblem>,
 }
@@ -928,6 +930,7 @@ impl SqlStore {
             checkpoints: 0,
             first_seq: None,
             head_seq: heads.iter().map(|h| h.seq).max().unwrap_or(0),
+            lanes: heads.first().map_or(0, |h| h.lanes),
             problem: None,
         };
         let Some(first) = heads.first() else {
@@ -1124,9 +1127,12 @@ impl SqlStore {
             .min_by_key(LogProblem::position);
         // A lane cut short is, for the log, events removed in the middle
         // when later events (of other lanes) remain, and a cut end when
-        // none do.
+        // none do; the event named after a removal is the next one present
+        // in the log, of whichever lane.
         report.problem = match first {
-            Some(LogProblem::Truncated { removed, .. }) => {
+            Some(
+                LogProblem::Truncated { removed, .. } | LogProblem::Removed { seq: removed, .. },
+            ) => {
                 let next = sqlx::query(
                     "SELECT seq, uid FROM audit_events WHERE tenant_uid = $1 AND seq > $2 ORDER BY seq LIMIT 1",
                 )

@@ -146,6 +146,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                             "checkpoints": r.checkpoints,
                             "firstSeq": r.first_seq,
                             "headSeq": r.head_seq,
+                            "lanes": r.lanes,
                             "ok": r.problem.is_none(),
                             "problem": r.problem.as_ref().map(|p| p.to_string()),
                         })
@@ -154,11 +155,16 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     match &r.problem {
                         None => writeln!(
                             out,
-                            "tenant {}: ok — {} events (#{}–#{}), {} checkpoints",
+                            "tenant {}: ok — {} events (#{}–#{}){}, {} checkpoints",
                             r.tenant_uid,
                             r.events,
                             r.first_seq.unwrap_or(0),
                             r.head_seq,
+                            if r.lanes > 1 {
+                                format!(" in {} lanes", r.lanes)
+                            } else {
+                                String::new()
+                            },
                             r.checkpoints
                         )?,
                         Some(p) => writeln!(out, "tenant {}: TAMPERED — {p}", r.tenant_uid)?,

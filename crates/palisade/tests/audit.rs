@@ -271,6 +271,8 @@ fn assert_verify(t: &Target, tenant: &str, problem: Option<&str>) {
                     assert_eq!(v["tenantUid"], tenant, "{what}");
                     assert!(v["events"].as_u64().unwrap() >= EVENTS as u64, "{what}");
                     assert!(v["problem"].is_null(), "{what}");
+                    // SQLite logs are one lane; new PostgreSQL logs eight.
+                    assert_eq!(v["lanes"], t.lanes(tenant), "{what}");
                 } else {
                     assert!(
                         out.stdout.contains(&format!("tenant {tenant}: ok")),
