@@ -39,6 +39,9 @@ pub struct AuditConfig {
     pub archive_dir: PathBuf,
     /// Where a copy of each event is streamed, if anywhere.
     pub stream: Option<StreamTarget>,
+    /// Lanes of the log of each tenant created from now on (`None`: the
+    /// database's default, see `palisade_store::POSTGRES_LANES`).
+    pub lanes: Option<u32>,
 }
 
 /// Where the SIEM stream goes.

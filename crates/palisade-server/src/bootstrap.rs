@@ -180,7 +180,10 @@ pub async fn open_store(
     if let DatabaseConfig::Sqlite(p) = &cfg.database {
         restrict_sqlite_files(p)?;
     }
-    Ok(store)
+    Ok(match cfg.audit.lanes {
+        Some(n) => store.with_audit_lanes(n),
+        None => store,
+    })
 }
 
 /// SQLite creates files with the umask; the database holds hashes and blind

@@ -73,6 +73,9 @@ pub struct ConfigLayer {
     pub audit_retention_days: Option<i64>,
     /// Where retention writes sealed archives (default `DATA_DIR/audit-archive`).
     pub audit_archive_dir: Option<PathBuf>,
+    /// Lanes (interleaved hash chains) of the audit log of each tenant
+    /// created from now on (1–64; default 8 on PostgreSQL, 1 on SQLite).
+    pub audit_lanes: Option<i64>,
     /// A copy of every event as JSON lines for a SIEM: `file:PATH`,
     /// `syslog` (the local socket), `syslog:SOCKET` or `syslog+udp://HOST:PORT`.
     pub audit_stream: Option<String>,
@@ -183,6 +186,7 @@ impl ConfigLayer {
             requests_per_minute_per_tenant: int(vars, "PALISADE_REQUESTS_PER_MINUTE_PER_TENANT")?,
             audit_retention_days: int(vars, "PALISADE_AUDIT_RETENTION_DAYS")?,
             audit_archive_dir: get("PALISADE_AUDIT_ARCHIVE_DIR").map(PathBuf::from),
+            audit_lanes: int(vars, "PALISADE_AUDIT_LANES")?,
             audit_stream: get("PALISADE_AUDIT_STREAM"),
             bus_url: get("PALISADE_BUS_URL"),
             bus_ca: get("PALISADE_BUS_CA").map(PathBuf::from),
@@ -224,6 +228,7 @@ impl ConfigLayer {
                 .or(lower.requests_per_minute_per_tenant),
             audit_retention_days: self.audit_retention_days.or(lower.audit_retention_days),
             audit_archive_dir: self.audit_archive_dir.or(lower.audit_archive_dir),
+            audit_lanes: self.audit_lanes.or(lower.audit_lanes),
             audit_stream: self.audit_stream.or(lower.audit_stream),
             bus_url: self.bus_url.or(lower.bus_url),
             bus_ca: self.bus_ca.or(lower.bus_ca),
@@ -484,6 +489,19 @@ impl ServeConfig {
                 .as_deref()
                 .map(crate::audit::StreamTarget::parse)
                 .transpose()?,
+            lanes: match layer.audit_lanes {
+                None => None,
+                Some(n) => Some(
+                    u32::try_from(bounded(
+                        "audit_lanes",
+                        Some(n),
+                        1,
+                        1,
+                        i64::from(palisade_store::MAX_LANES),
+                    )?)
+                    .unwrap_or(1),
+                ),
+            },
         };
         let gd = GatewayConfig::default();
         let rate = |name: &str, v: Option<i64>, d: u32| -> Result<u32, ServerError> {
@@ -568,6 +586,7 @@ impl ServeConfig {
                 retention_days: 0,
                 archive_dir: data_dir.join(crate::audit::ARCHIVE_DIR),
                 stream: None,
+                lanes: None,
             },
             gateway: GatewayConfig::default(),
             bus: None,
@@ -680,6 +699,21 @@ mod tests {
             })
             .contains("audit_retention_days")
         );
+        for lanes in [0, 65, -1] {
+            let e = err(ConfigLayer {
+                audit_lanes: Some(lanes),
+                ..base()
+            });
+            assert!(e.contains("audit_lanes"), "{lanes}: {e}");
+        }
+        for (lanes, want) in [(None, None), (Some(1), Some(1)), (Some(64), Some(64))] {
+            let cfg = ServeConfig::from_layer(ConfigLayer {
+                audit_lanes: lanes,
+                ..base()
+            })
+            .unwrap();
+            assert_eq!(cfg.audit.lanes, want);
+        }
         for bad in [
             "",
             "file:",

@@ -31,7 +31,7 @@ use palisade_proto::auth::{
 use palisade_server::ServeConfig;
 use palisade_server::audit::{AuditConfig, StreamTarget};
 use palisade_store::testing::OneShot;
-use palisade_store::{AuditFilter, AuditOrder, AuditPage, NewUser, Store};
+use palisade_store::{AuditFilter, AuditOrder, AuditPage, LogHead, NewUser, Store};
 use palisade_testkit::TestServer;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -196,11 +196,19 @@ async fn log_of(s: &TestServer, tenant: Uid) -> Vec<AuditEvent> {
     panic!("log of {tenant} does not end");
 }
 
+/// The signed heads of every lane of every log, by tenant and lane.
+async fn heads(s: &TestServer) -> Vec<LogHead> {
+    s.running.store.audit_heads().await.unwrap()
+}
+
 /// Every event of every log.
 async fn all_events(s: &TestServer) -> Vec<AuditEvent> {
+    // One head per lane of each log.
+    let mut tenants: Vec<Uid> = heads(s).await.iter().map(|h| h.tenant_uid).collect();
+    tenants.dedup();
     let mut out = Vec::new();
-    for head in s.running.store.audit_heads().await.unwrap() {
-        out.extend(log_of(s, head.tenant_uid).await);
+    for t in tenants {
+        out.extend(log_of(s, t).await);
     }
     out
 }
@@ -1547,6 +1555,38 @@ async fn siem_udp_syslog_stream_gets_rfc5424_messages() {
     s.stop().await.unwrap();
 }
 
+/// `audit_lanes` gives new logs that many lanes (the system tenant's log is
+/// made at the first start); events are numbered 1, 2, 3… and each links
+/// to the event `lanes` before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lanes_setting_gives_new_logs_that_many_chains() {
+    let (s, _clock) = server_with(|c| c.audit.lanes = Some(3)).await;
+    let c = ua_client(&s);
+    some_activity(&s, &c).await;
+    let system = system_uid(&s).await;
+    let lanes: Vec<(u32, u32)> = heads(&s)
+        .await
+        .iter()
+        .filter(|h| h.tenant_uid == system)
+        .map(|h| (h.lane, h.lanes))
+        .collect();
+    assert_eq!(lanes, vec![(0, 3), (1, 3), (2, 3)]);
+    let events = log_of(&s, system).await;
+    assert!(events.len() >= 4, "{}", events.len());
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
+    for (i, e) in events.iter().enumerate() {
+        let before = i.checked_sub(3).map(|j| events[j].hash.clone());
+        let genesis = palisade_crypto::audit::to_hex(&palisade_crypto::audit::lane_genesis(
+            system,
+            u32::try_from(i % 3).unwrap(),
+        ));
+        assert_eq!(e.prev_hash, before.unwrap_or(genesis), "#{}", e.seq);
+    }
+    assert_verifies(&s).await;
+    s.stop().await.unwrap();
+}
+
 // -------------------------------------------------------------- retention
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1588,6 +1628,7 @@ async fn retention_archives_then_prunes_and_the_chain_verifies_across_the_cut() 
         retention_days: 1,
         archive_dir: archive_dir.path().join("archive"),
         stream: None,
+        lanes: None,
     };
     let keyring = s.keyring().unwrap();
     let signer = palisade_crypto::audit::AuditSigner::from_keyring(&keyring).unwrap();
@@ -1639,7 +1680,7 @@ async fn retention_archives_then_prunes_and_the_chain_verifies_across_the_cut() 
     assert_verifies(&s).await;
     let r = s.running.store.verify_audit(Some(system)).await.unwrap();
     assert_eq!(r[0].first_seq, Some(last_old + 1));
-    let heads = s.running.store.audit_heads().await.unwrap();
+    let heads = heads(&s).await;
     let head = heads.iter().find(|h| h.tenant_uid == system).unwrap();
     assert_eq!(head.base_seq, last_old);
     assert_eq!(head.base_hash, old.last().unwrap().hash);

@@ -22,8 +22,8 @@
 //! row lock, as all appends did before lanes.
 //!
 //! Lock order is the same in every path (a head row, then the event's
-//! index entries), and a transaction takes one head row only, so appends
-//! cannot deadlock each other.
+//! index entries), and a transaction takes one head row per log, so appends
+//! to one log cannot deadlock each other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};

@@ -112,6 +112,15 @@ impl Harness {
         n
     }
 
+    /// The UID of event `seq` of `t`'s log.
+    async fn uid_at(&self, t: Uid, seq: i64) -> String {
+        self.raw_text(
+            &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
+            &t.to_string(),
+        )
+        .await
+    }
+
     async fn raw_text(&self, sql: &str, bind: &str) -> String {
         let mut tx = self.platform_tx().await;
         let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -1258,16 +1267,9 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
     let appended = tenant_with_events(s, "appended", 3).await;
     assert_all_verify(s).await;
     drop_audit_guard(h).await;
-    let uid_at = |t: Uid, seq: i64| async move {
-        h.raw_text(
-            &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
-            &t.to_string(),
-        )
-        .await
-    };
 
     // Edit: change one event's details.
-    let victim = uid_at(edited, 5).await;
+    let victim = h.uid_at(edited, 5).await;
     h.raw(
         "UPDATE audit_events SET details = '{\"innocent\":true}' WHERE tenant_uid = $1 AND seq = 5",
         &[&edited.to_string()],
@@ -1295,7 +1297,7 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
     );
 
     // Delete one event in the middle.
-    let next = uid_at(removed, 7).await;
+    let next = h.uid_at(removed, 7).await;
     h.raw(
         "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 6",
         &[&removed.to_string()],
@@ -1310,8 +1312,8 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
     );
 
     // Reorder: swap the positions of #4 and #5.
-    let fourth = uid_at(reordered, 4).await;
-    let fifth = uid_at(reordered, 5).await;
+    let fourth = h.uid_at(reordered, 4).await;
+    let fifth = h.uid_at(reordered, 5).await;
     for sql in [
         "UPDATE audit_events SET seq = -1 WHERE tenant_uid = $1 AND seq = 4",
         "UPDATE audit_events SET seq = 4 WHERE tenant_uid = $1 AND seq = 5",
@@ -1327,7 +1329,7 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
             recorded_as: 5
         })
     );
-    assert_ne!(fourth, uid_at(reordered, 4).await);
+    assert_ne!(fourth, h.uid_at(reordered, 4).await);
 
     // Truncate: cut the last four events.
     h.raw(
@@ -1374,7 +1376,7 @@ async fn audit_tampering_is_detected_and_named(h: &Harness) {
     );
 
     // An event appended outside Palisade (copied from another log).
-    let copy = uid_at(untouched, 3).await;
+    let copy = h.uid_at(untouched, 3).await;
     h.raw(
         "INSERT INTO audit_events (tenant_uid, seq, uid, at, actor_kind, action, outcome, details, prev_hash, hash) \
          SELECT $1, 5, 'aaaaaaaaaaaa', at, actor_kind, action, outcome, details, prev_hash, hash FROM audit_events WHERE uid = $2",
@@ -1825,16 +1827,9 @@ async fn audit_lanes_chain_apart_and_tampering_is_named(h: &Harness) {
     let relaned = tenant_with_events(&s, "relaned", 12).await;
     assert_all_verify(&s).await;
     drop_audit_guard(h).await;
-    let uid_at = |t: Uid, seq: i64| async move {
-        h.raw_text(
-            &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
-            &t.to_string(),
-        )
-        .await
-    };
     // The last event of a lane removed, later events of other lanes kept:
     // an event removed in the middle of the log.
-    let next = uid_at(removed, 12).await;
+    let next = h.uid_at(removed, 12).await;
     h.raw(
         "DELETE FROM audit_events WHERE tenant_uid = $1 AND seq = 11",
         &[&removed.to_string()],
@@ -1863,7 +1858,7 @@ async fn audit_lanes_chain_apart_and_tampering_is_named(h: &Harness) {
         })
     );
     // An edit, and an earlier removal in another lane: the earliest is named.
-    let victim = uid_at(edited, 7).await;
+    let victim = h.uid_at(edited, 7).await;
     h.raw(
         "UPDATE audit_events SET details = '{\"innocent\":true}' WHERE tenant_uid = $1 AND seq = 7",
         &[&edited.to_string()],
@@ -1933,14 +1928,7 @@ async fn audit_any_one_event_changed_or_removed_is_named_in_any_lane_count(h: &H
     assert_all_verify(&h.store).await;
     drop_audit_guard(h).await;
     for (t, lanes, victim, edit) in cases {
-        let uid_at = |seq: i64| async move {
-            h.raw_text(
-                &format!("SELECT uid FROM audit_events WHERE tenant_uid = $1 AND seq = {seq}"),
-                &t.to_string(),
-            )
-            .await
-        };
-        let uid = uid_at(victim).await;
+        let uid = h.uid_at(t, victim).await;
         let expected = if edit {
             h.raw(
                 &format!(
@@ -1952,7 +1940,7 @@ async fn audit_any_one_event_changed_or_removed_is_named_in_any_lane_count(h: &H
             LogProblem::Modified { seq: victim, uid }
         } else {
             let next = if victim < LAST {
-                Some((victim + 1, uid_at(victim + 1).await))
+                Some((victim + 1, h.uid_at(t, victim + 1).await))
             } else {
                 None
             };
