@@ -489,19 +489,14 @@ impl ServeConfig {
                 .as_deref()
                 .map(crate::audit::StreamTarget::parse)
                 .transpose()?,
-            lanes: match layer.audit_lanes {
-                None => None,
-                Some(n) => Some(
-                    u32::try_from(bounded(
-                        "audit_lanes",
-                        Some(n),
-                        1,
-                        1,
-                        i64::from(palisade_store::MAX_LANES),
-                    )?)
-                    .unwrap_or(1),
-                ),
-            },
+            lanes: layer
+                .audit_lanes
+                .map(|n| {
+                    let max = i64::from(palisade_store::MAX_LANES);
+                    bounded("audit_lanes", Some(n), 1, 1, max)
+                        .map(|v| u32::try_from(v).unwrap_or(1))
+                })
+                .transpose()?,
         };
         let gd = GatewayConfig::default();
         let rate = |name: &str, v: Option<i64>, d: u32| -> Result<u32, ServerError> {

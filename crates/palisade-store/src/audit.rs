@@ -467,26 +467,21 @@ impl SqlTx {
             return Ok(l);
         }
         let rows = sqlx::query(
-            "SELECT lane, lanes, seq, hash, checkpoint_at FROM audit_heads WHERE tenant_uid = $1 ORDER BY lane",
+            "SELECT seq, hash, checkpoint_at, lane, lanes FROM audit_heads WHERE tenant_uid = $1 ORDER BY lane",
         )
         .bind(tenant.to_string())
         .fetch_all(&mut *self.tx)
         .await?;
-        let malformed =
-            || StoreError::Corrupt(format!("the audit heads of {tenant} are malformed"));
         let mut heads = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            let lane: i64 = r.try_get(0)?;
-            let lanes: i64 = r.try_get(1)?;
+            let lane: i64 = r.try_get(3)?;
+            let lanes: i64 = r.try_get(4)?;
             if lane != i as i64 || lanes != rows.len() as i64 || lanes > i64::from(MAX_LANES) {
-                return Err(malformed());
+                return Err(StoreError::Corrupt(format!(
+                    "the audit heads of {tenant} are malformed"
+                )));
             }
-            let hex: String = r.try_get(3)?;
-            heads.push(Head {
-                seq: r.try_get(2)?,
-                hash: chain::from_hex(&hex).ok_or_else(malformed)?,
-                checkpoint_at: r.try_get(4)?,
-            });
+            heads.push(head_of(tenant, r)?);
         }
         if heads.is_empty() {
             heads.push(self.create_head(tenant, now).await?);
@@ -571,7 +566,7 @@ impl SqlTx {
     /// Writes the signed, empty heads of the lanes of a new tenant's log.
     pub(crate) async fn init_log(&mut self, tenant: Uid) -> Result<()> {
         let now = self.store.now();
-        let lanes = self.store.audit_lanes.clamp(1, MAX_LANES);
+        let lanes = self.store.audit_lanes;
         for lane in 0..lanes {
             let seq = empty_seq(lane, lanes);
             let genesis = chain::lane_genesis(tenant, lane);
@@ -621,9 +616,13 @@ impl SqlTx {
         .bind(through_seq)
         .fetch_optional(&mut *self.tx)
         .await?;
-        let (hash, lanes): (String, i64) = match &found {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?),
-            None => (String::new(), 1),
+        let lanes: i64 = match found {
+            Some(r) if r.try_get::<String, _>(0)? == through_hash => r.try_get(1)?,
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "event #{through_seq} of the log is not the one archived; nothing was removed"
+                )));
+            }
         };
         let lanes = u32::try_from(lanes)
             .ok()
@@ -631,11 +630,6 @@ impl SqlTx {
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("the audit heads of {tenant} are malformed"))
             })?;
-        if found.is_none() || hash != through_hash {
-            return Err(StoreError::Invalid(format!(
-                "event #{through_seq} of the log is not the one archived; nothing was removed"
-            )));
-        }
         let lane = lane_of(through_seq, lanes);
         sqlx::query("INSERT INTO audit_prune_permits (tenant_uid) VALUES ($1)")
             .bind(t.clone())
@@ -1072,9 +1066,10 @@ impl SqlStore {
                         seq,
                         uid: event.uid.to_string(),
                     }),
-                    Ok(event) if seq > st.expected => Some(LogProblem::Removed {
+                    // The next event present in the log is named below.
+                    Ok(_) if seq > st.expected => Some(LogProblem::Removed {
                         seq: st.expected,
-                        next: Some((seq, event.uid.to_string())),
+                        next: None,
                     }),
                     Ok(event) => match check_event(&event, &st.prev) {
                         Some(p) => Some(p),

@@ -84,13 +84,9 @@ pub(crate) struct LaneLease {
 
 impl Drop for LaneLease {
     fn drop(&mut self) {
-        let mut tenants = self.cache.lock();
-        if let Some(l) = tenants
-            .get_mut(&self.tenant)
-            .and_then(|lanes| lanes.get_mut(self.lane as usize))
-        {
+        self.cache.update(self.tenant, self.lane, |l| {
             l.holders = l.holders.saturating_sub(1);
-        }
+        });
     }
 }
 
@@ -99,6 +95,18 @@ impl HeadCache {
         match self.tenants.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Changes what this process knows of lane `lane` of `tenant`'s log, if
+    /// it knows the log.
+    fn update(&self, tenant: Uid, lane: u32, change: impl FnOnce(&mut LaneState)) {
+        if let Some(l) = self
+            .lock()
+            .get_mut(&tenant)
+            .and_then(|lanes| lanes.get_mut(lane as usize))
+        {
+            change(l);
         }
     }
 
@@ -146,24 +154,12 @@ impl HeadCache {
 
     /// Remembers `head` as that of lane `lane` of `tenant`'s log.
     pub(crate) fn put(&self, tenant: Uid, lane: u32, head: Head) {
-        if let Some(l) = self
-            .lock()
-            .get_mut(&tenant)
-            .and_then(|lanes| lanes.get_mut(lane as usize))
-        {
-            l.head = Some(head);
-        }
+        self.update(tenant, lane, |l| l.head = Some(head));
     }
 
     /// Forgets the head of lane `lane` of `tenant`'s log (it was found stale).
     pub(crate) fn forget(&self, tenant: Uid, lane: u32) {
-        if let Some(l) = self
-            .lock()
-            .get_mut(&tenant)
-            .and_then(|lanes| lanes.get_mut(lane as usize))
-        {
-            l.head = None;
-        }
+        self.update(tenant, lane, |l| l.head = None);
     }
 
     /// Forgets all of `tenant`'s log (its lanes changed under this process).

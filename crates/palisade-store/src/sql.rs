@@ -315,8 +315,8 @@ impl SqlStore {
         self
     }
 
-    /// Gives the log of each tenant created from now on `lanes` lanes
-    /// (1–[`crate::audit::MAX_LANES`]; tests; see `crate::audithead`).
+    /// Gives the log of each tenant created from now on `lanes` lanes,
+    /// brought within 1–[`crate::audit::MAX_LANES`] (see `crate::audithead`).
     pub fn with_audit_lanes(mut self, lanes: u32) -> Self {
         self.audit_lanes = lanes.clamp(1, crate::audit::MAX_LANES);
         self
